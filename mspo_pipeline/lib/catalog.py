@@ -80,7 +80,7 @@ _OSH_FIELDS = (
     "updated_at",
     "track_id",
 )
-"""The OSH sample record of ``002_7c3cf5683692fa34.txt`` (no zone, mukim, SPOC code, delete flag)."""
+"""The OSH sample record of ``002_7c3cf5683692fa34.txt`` (no zone, mukim, SPOC code, deleted)."""
 
 
 @dataclass(frozen=True, slots=True)
