@@ -1,0 +1,202 @@
+"""A DuckDB warehouse of views over every layer and every partition under the data root.
+
+Nothing is copied: each view reads the Parquet files where the pipeline wrote them (DESIGN.md
+§3), so a database built once sees every later partition. Every view has a ``partition_date``
+column derived from the ``YYYYMMDD`` folder, the partition by definition, and unions the
+partitions by column name, so a field the API adds one day does not break older days.
+
+Views: ``raw_<name>`` for each catalogue endpoint, ``typed_<name>``, ``validated_<name>``,
+``quarantine_<name>``; the reference tables under their own names (validated layer, every
+partition: join on ``partition_date`` too); the curated tables ``geography``,
+``smallholders``, ``certification_summary``, ``changes``; and ``smallholders_latest`` (the
+newest partition of ``smallholders``). A layer with no files yet is skipped and reported.
+
+For a ``gs://`` root, DuckDB reads through gcsfs (its own ``httpfs`` extension cannot be
+installed here). A database file written by ``build_warehouse`` over ``gs://`` needs the
+filesystem registered again when it is reopened: call ``build_warehouse`` again, it is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from mspo_pipeline.lib.catalog import ENDPOINTS, Kind
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+PARTITION_FOLDER_GLOB = "[0-9]" * 8
+"""A ``YYYYMMDD`` partition folder; other folders (temporary, stray) are not partitions."""
+
+CURATED_TABLES = ("geography", "smallholders", "certification_summary", "changes")
+LAYERS = ("typed", "validated", "quarantine")
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """One warehouse view: its name and the glob of the Parquet files it unions."""
+
+    name: str
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseReport:
+    """What ``build_warehouse`` created, and which views it skipped for lack of files."""
+
+    views: tuple[str, ...]
+    skipped: tuple[ViewSpec, ...]
+
+
+def _root(data_root: str) -> str:
+    """The root as DuckDB should see it: a URL stays a URL, a local path becomes absolute."""
+    if "://" in data_root:
+        return data_root.rstrip("/")
+    return Path(data_root).resolve().as_posix()
+
+
+def view_specs(data_root: str) -> list[ViewSpec]:
+    """Every view the warehouse can have under ``data_root``, whether or not it has files yet."""
+    root = _root(data_root)
+
+    def layer(layer_name: str, table: str) -> str:
+        return f"{root}/{layer_name}/mspo/{table}/{PARTITION_FOLDER_GLOB}/{table}.parquet"
+
+    specs = [
+        ViewSpec(f"raw_{e.name}", f"{root}/{e.raw_key(PARTITION_FOLDER_GLOB)}") for e in ENDPOINTS
+    ]
+    specs += [
+        ViewSpec(f"{layer_name}_{e.name}", layer(layer_name, e.name))
+        for layer_name in LAYERS
+        for e in ENDPOINTS
+    ]
+    specs += [
+        ViewSpec(e.name, layer("validated", e.name)) for e in ENDPOINTS if e.kind is Kind.REFERENCE
+    ]
+    specs += [ViewSpec(table, layer("curated", table)) for table in CURATED_TABLES]
+    return specs
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _filesystem_for(data_root: str) -> AbstractFileSystem | None:
+    """gcsfs for a ``gs://`` root (application default credentials, or the emulator)."""
+    if not data_root.startswith(("gs://", "gcs://")):
+        return None
+    # gcsfs 2026.10 stalls 60 s per open against GCS emulators unless this is set before import.
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+    import gcsfs
+
+    return gcsfs.GCSFileSystem()
+
+
+def build_warehouse(
+    conn: duckdb.DuckDBPyConnection,
+    data_root: str,
+    *,
+    filesystem: AbstractFileSystem | None = None,
+) -> WarehouseReport:
+    """Create (or replace) the warehouse views on ``conn`` over the files under ``data_root``.
+
+    ``filesystem`` is an fsspec filesystem for a non-local root; by default a ``gs://`` root
+    gets gcsfs with application default credentials (``STORAGE_EMULATOR_HOST`` points it at an
+    emulator). The views are persistent when ``conn`` is a database file.
+    """
+    filesystem = filesystem or _filesystem_for(data_root)
+    if filesystem is not None:
+        conn.register_filesystem(filesystem)
+    created: list[str] = []
+    skipped: list[ViewSpec] = []
+    for spec in view_specs(data_root):
+        pattern = _literal(spec.pattern)
+        if not conn.sql(f"SELECT count(*) FROM glob({pattern})").fetchall()[0][0]:
+            skipped.append(spec)
+            continue
+        scan = f"read_parquet({pattern}, union_by_name = true, filename = true)"
+        columns = {row[0] for row in conn.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+        excluded = "filename, partition_date" if "partition_date" in columns else "filename"
+        conn.execute(
+            f"CREATE OR REPLACE VIEW {spec.name} AS "
+            "SELECT strptime(regexp_extract(filename, '/(\\d{8})/[^/]+$', 1), '%Y%m%d')::DATE "
+            f"AS partition_date, * EXCLUDE ({excluded}) FROM {scan}"
+        )
+        created.append(spec.name)
+    if "smallholders" in created:
+        conn.execute(
+            "CREATE OR REPLACE VIEW smallholders_latest AS SELECT * FROM smallholders "
+            "WHERE partition_date = (SELECT max(partition_date) FROM smallholders)"
+        )
+        created.append("smallholders_latest")
+    return WarehouseReport(views=tuple(created), skipped=tuple(skipped))
+
+
+ANALYST_QUERIES: list[tuple[str, str]] = [
+    (
+        "Active certified hectares by state (newest snapshot)",
+        """
+SELECT state,
+       count(*) AS smallholders,
+       sum(certified_area) AS certified_ha,
+       avg(certified_area) AS avg_ha
+FROM smallholders_latest
+WHERE cert_status = 'ACTIVE' AND NOT deleted
+GROUP BY state
+ORDER BY certified_ha DESC
+""",
+    ),
+    (
+        "Smallholders and hectares by zone (SPOC and group managers; OSH has no zone)",
+        """
+SELECT zone, state,
+       count(*) AS smallholders,
+       sum(certified_area) AS certified_ha
+FROM smallholders_latest
+WHERE scheme IN ('SPOC', 'GM') AND NOT deleted
+GROUP BY zone, state
+ORDER BY certified_ha DESC
+""",
+    ),
+    (
+        "OSH hectares by organisation",
+        """
+SELECT entity_name AS organisation, state,
+       count(*) AS smallholders,
+       sum(certified_area) AS certified_ha
+FROM smallholders_latest
+WHERE scheme = 'OSH'
+GROUP BY entity_name, state
+ORDER BY certified_ha DESC
+""",
+    ),
+    (
+        "Plots whose certificate expired in the 7 days up to the newest snapshot",
+        """
+SELECT c.partition_date AS expired_in_snapshot, c.scheme, c.entity_smallholder_id,
+       c.old_value AS previous_status, s.state, s.name, s.cert_no, s.certified_area
+FROM changes AS c
+JOIN smallholders AS s USING (partition_date, scheme, entity_smallholder_id)
+WHERE c.change_type = 'changed' AND c.column_name = 'cert_status' AND c.new_value = 'EXPIRED'
+  AND c.partition_date > (SELECT max(partition_date) FROM smallholders) - INTERVAL 7 DAY
+ORDER BY expired_in_snapshot DESC, c.scheme, c.entity_smallholder_id
+""",
+    ),
+    (
+        "Certified (ACTIVE) plots per state, day by day",
+        """
+SELECT partition_date, state, sum(plots) AS certified_plots
+FROM certification_summary
+WHERE cert_status = 'ACTIVE'
+GROUP BY partition_date, state
+ORDER BY partition_date, state
+""",
+    ),
+]
+"""The questions of the API docs (and two the docs could not answer without history), as SQL
+over the warehouse views; the README shows them and the tests run them."""
