@@ -1,0 +1,445 @@
+"""The MSPO API client: one GET per endpoint, streamed to a temporary file, retried politely.
+
+The SPOC response is ~190 MB in one body, so the client never holds it in memory: it streams the
+(gzip-decoded) body to a temporary file and hands back the path. Transient failures (connection
+errors, a body cut short, 429, 5xx) are retried with capped exponential backoff and full jitter;
+anything else fails at once with a message naming the endpoint, the URL, the status and what to
+do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+from urllib.parse import urlencode
+
+import dagster as dg
+import requests
+from pydantic import PrivateAttr
+from requests.adapters import HTTPAdapter
+
+import mspo_pipeline
+from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL, Endpoint
+
+USER_AGENT = (
+    f"mspo-pipeline/{mspo_pipeline.__version__} (+https://github.com/mspo-pipeline/mspo-pipeline)"
+)
+PREVIEW_BYTES = 200
+MB = 1024 * 1024
+_RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_DEFAULT_LOG = logging.getLogger(__name__)
+
+
+class Log(Protocol):
+    """What the client needs of a logger: ``logging.Logger`` and Dagster's ``context.log`` fit."""
+
+    def info(self, msg: str) -> None: ...
+
+    def warning(self, msg: str) -> None: ...
+
+
+class MspoApiError(RuntimeError):
+    """A request to the MSPO API failed for good (after retries, or at once for a 4xx)."""
+
+    def __init__(self, message: str, *, endpoint: str, url: str, status: int | None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.url = url
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One successful response. The body is in ``body_path``: delete it, or use ``with``."""
+
+    endpoint: str
+    url: str
+    """The URL exactly as sent, trailing ``?`` included."""
+    status: int
+    headers: Mapping[str, str]
+    body_path: Path
+    bytes_received: int
+    """Decoded body bytes written to ``body_path``."""
+    elapsed_s: float
+    """From the first attempt to the end of the body, retries and waits included."""
+    attempts: int
+
+    def delete(self) -> None:
+        self.body_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FetchResult:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.delete()
+
+
+class _LiteralQueryAdapter(HTTPAdapter):
+    """Keeps a bare trailing ``?`` on the request line.
+
+    ``requests`` builds the request line from ``urlsplit(url)``, whose empty query drops the
+    ``?``; the MSPO ``spoc/`` reference endpoints answer 404 without it.
+    """
+
+    def request_url(
+        self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None
+    ) -> str:
+        url = super().request_url(request, proxies)
+        if request.url is not None and request.url.endswith("?") and not url.endswith("?"):
+            url += "?"
+        return url
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth another try."""
+
+    def __init__(self, reason: str, *, status: int | None, preview: bytes, wait_s: float | None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.preview = preview
+        self.wait_s = wait_s
+        """Server-requested wait (``Retry-After``), if any."""
+
+
+def endpoint_url(base_url: str, endpoint: Endpoint) -> str:
+    """The URL the catalogue row asks for: a literal trailing ``?`` or its query parameters."""
+    url = f"{base_url.rstrip('/')}/{endpoint.path}"
+    if endpoint.trailing_question_mark:
+        return f"{url}?"
+    return f"{url}?{urlencode(dict(endpoint.params))}" if endpoint.params else url
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (it may be a number of seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _preview(body: bytes) -> str:
+    return repr(body[:PREVIEW_BYTES].decode("utf-8", errors="replace"))
+
+
+class MspoClient:
+    """A session against one MSPO API base URL. Use one per run; ``close`` it (or ``with``)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        ca_bundle: str | None = None,
+        verify_tls: bool = True,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 120.0,
+        max_attempts: int = 5,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        retry_after_max_s: float = 300.0,
+        progress_every_bytes: int = 50 * MB,
+        temp_dir: str | None = None,
+        log: Log | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.base_url = base_url
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.retry_after_max_s = retry_after_max_s
+        self.progress_every_bytes = progress_every_bytes
+        self.temp_dir = temp_dir
+        self.log: Log = log or _DEFAULT_LOG
+        self._sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip"}
+        )
+        self.session.mount("http://", _LiteralQueryAdapter())
+        self.session.mount("https://", _LiteralQueryAdapter())
+        self.session.verify = self._verify(ca_bundle, verify_tls)
+
+    def _verify(self, ca_bundle: str | None, verify_tls: bool) -> bool | str:
+        if not verify_tls:
+            self.log.warning(
+                f"TLS verification is OFF for {self.base_url} (MSPO_VERIFY_TLS=false): responses "
+                "could be forged by anyone on the network path. Prefer MSPO_CA_BUNDLE."
+            )
+            return False
+        if ca_bundle:
+            if not Path(ca_bundle).is_file():
+                raise MspoApiError(
+                    f"the CA bundle {ca_bundle!r} (MSPO_CA_BUNDLE) is not a file; point it at a "
+                    "PEM bundle or unset it to use the system's trusted CAs",
+                    endpoint="(none)",
+                    url=self.base_url,
+                    status=None,
+                )
+            return ca_bundle
+        return True
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> MspoClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def url_for(self, endpoint: Endpoint) -> str:
+        return endpoint_url(self.base_url, endpoint)
+
+    def fetch(self, endpoint: Endpoint, *, log: Log | None = None) -> FetchResult:
+        """GET the endpoint, retrying transient failures; the body lands in a temporary file."""
+        log = log or self.log
+        url = self.url_for(endpoint)
+        started = time.monotonic()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._attempt(endpoint, url, attempt, started, log)
+            except _Retryable as failure:
+                if attempt == self.max_attempts:
+                    raise self._gave_up(endpoint, url, failure) from failure
+                wait = self._wait(attempt, failure.wait_s)
+                log.warning(
+                    f"MSPO API {endpoint.name}: attempt {attempt}/{self.max_attempts} failed "
+                    f"({failure.reason}); retrying in {wait:.1f} s ({url})"
+                )
+                self._sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _wait(self, attempt: int, requested_s: float | None) -> float:
+        if requested_s is not None:
+            return min(requested_s, self.retry_after_max_s)
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return random.uniform(0.0, ceiling)  # full jitter: retries from many runs spread out
+
+    def _gave_up(self, endpoint: Endpoint, url: str, failure: _Retryable) -> MspoApiError:
+        status = f"HTTP {failure.status}" if failure.status is not None else "no HTTP status"
+        preview = f"; the body starts with {_preview(failure.preview)}" if failure.preview else ""
+        return MspoApiError(
+            f"MSPO API {endpoint.name}: GET {url} failed after {self.max_attempts} attempts "
+            f"({status}: {failure.reason}){preview}. The API is down, rate-limiting or cutting "
+            "responses short: retry later; if it never answers, check MSPO_API_BASE_URL.",
+            endpoint=endpoint.name,
+            url=url,
+            status=failure.status,
+        )
+
+    def _prepare(self, url: str) -> requests.PreparedRequest:
+        prepared = self.session.prepare_request(requests.Request("GET", url))
+        prepared.url = url  # preparation drops a bare trailing "?"
+        return prepared
+
+    def _attempt(
+        self, endpoint: Endpoint, url: str, attempt: int, started: float, log: Log
+    ) -> FetchResult:
+        try:
+            response = self.session.send(self._prepare(url), stream=True, timeout=self.timeout)
+        except requests.exceptions.SSLError as error:
+            raise MspoApiError(
+                f"MSPO API {endpoint.name}: TLS verification of {url} failed ({error}). If the "
+                "server uses a private CA, set MSPO_CA_BUNDLE to its PEM bundle.",
+                endpoint=endpoint.name,
+                url=url,
+                status=None,
+            ) from error
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise _Retryable(
+                f"{type(error).__name__}: {error}", status=None, preview=b"", wait_s=None
+            ) from error
+        with response:
+            if response.status_code >= 400:
+                self._refuse(endpoint, url, response, attempt)
+            return self._download(endpoint, url, response, attempt, started, log)
+
+    def _refuse(
+        self, endpoint: Endpoint, url: str, response: requests.Response, attempt: int
+    ) -> None:
+        """Raise for an error status: retryable ones for another try, others at once."""
+        try:
+            preview = response.raw.read(PREVIEW_BYTES, decode_content=True) or b""
+        except (requests.RequestException, OSError, ValueError):
+            preview = b""
+        status = response.status_code
+        if status in _RETRYABLE_STATUSES:
+            raise _Retryable(
+                f"{status} {response.reason}",
+                status=status,
+                preview=preview,
+                wait_s=retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        hint = (
+            "check MSPO_API_BASE_URL and the endpoint's path in mspo_pipeline/lib/catalog.py"
+            if status in {404, 405, 410}
+            else "the API refused the request; check MSPO_API_BASE_URL and the catalogue"
+        )
+        raise MspoApiError(
+            f"MSPO API {endpoint.name}: GET {url} answered HTTP {status} {response.reason} "
+            f"(attempt {attempt}, not retried); the body starts with {_preview(preview)}. {hint}.",
+            endpoint=endpoint.name,
+            url=url,
+            status=status,
+        )
+
+    def _download(
+        self,
+        endpoint: Endpoint,
+        url: str,
+        response: requests.Response,
+        attempt: int,
+        started: float,
+        log: Log,
+    ) -> FetchResult:
+        descriptor, name = tempfile.mkstemp(
+            prefix=f"mspo-{endpoint.name}-", suffix=".json", dir=self.temp_dir
+        )
+        body_path = Path(name)
+        try:
+            with os.fdopen(descriptor, "wb") as body:
+                received = self._stream(endpoint, response, body, started, log)
+            self._check_complete(response, received)
+        except requests.RequestException as error:
+            body_path.unlink(missing_ok=True)
+            raise _Retryable(
+                f"the body was cut short ({type(error).__name__}: {error})",
+                status=response.status_code,
+                preview=b"",
+                wait_s=None,
+            ) from error
+        except BaseException:
+            body_path.unlink(missing_ok=True)
+            raise
+        elapsed = time.monotonic() - started
+        log.info(
+            f"MSPO API {endpoint.name}: {received / MB:.1f} MB in {elapsed:.1f} s "
+            f"({_rate(received, elapsed)}, attempt {attempt}) from {url}"
+        )
+        return FetchResult(
+            endpoint=endpoint.name,
+            url=url,
+            status=response.status_code,
+            headers=dict(response.headers),
+            body_path=body_path,
+            bytes_received=received,
+            elapsed_s=elapsed,
+            attempts=attempt,
+        )
+
+    def _stream(
+        self,
+        endpoint: Endpoint,
+        response: requests.Response,
+        body: _Writable,
+        started: float,
+        log: Log,
+    ) -> int:
+        received = 0
+        next_report = self.progress_every_bytes
+        for chunk in response.iter_content(chunk_size=MB):
+            body.write(chunk)
+            received += len(chunk)
+            if received >= next_report:
+                elapsed = time.monotonic() - started
+                log.info(
+                    f"MSPO API {endpoint.name}: {received / MB:.1f} MB received in "
+                    f"{elapsed:.1f} s ({_rate(received, elapsed)})"
+                )
+                while next_report <= received:
+                    next_report += self.progress_every_bytes
+        return received
+
+    @staticmethod
+    def _check_complete(response: requests.Response, received: int) -> None:
+        """A body shorter than its Content-Length is a cut connection, even if urllib3 let it by."""
+        declared = response.headers.get("Content-Length")
+        if declared is None or not declared.isdigit():
+            return
+        on_wire = response.raw.tell() if "Content-Encoding" in response.headers else received
+        if on_wire < int(declared):
+            raise requests.exceptions.ChunkedEncodingError(
+                f"received {on_wire} of the {declared} bytes the Content-Length announced"
+            )
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def _rate(size: int, elapsed_s: float) -> str:
+    return f"{size / MB / elapsed_s:.1f} MB/s" if elapsed_s > 0 else "n/a MB/s"
+
+
+class MspoApi(dg.ConfigurableResource):
+    """The MSPO API as a Dagster resource; every field is read from the environment in
+    ``defs/resources.py`` (``MSPO_API_BASE_URL``, ``MSPO_CA_BUNDLE``, ``MSPO_VERIFY_TLS``)."""
+
+    base_url: str = DEFAULT_BASE_URL
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    retry_after_max_s: float = 300.0
+    progress_every_bytes: int = 50 * MB
+
+    _client: MspoClient | None = PrivateAttr(default=None)
+
+    def client(self, log: Log | None = None) -> MspoClient:
+        """A new client with this configuration (the caller closes it)."""
+        return MspoClient(
+            self.base_url,
+            ca_bundle=self.ca_bundle,
+            verify_tls=self.verify_tls,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            max_attempts=self.max_attempts,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            retry_after_max_s=self.retry_after_max_s,
+            progress_every_bytes=self.progress_every_bytes,
+            log=log,
+        )
+
+    def fetch(self, endpoint: Endpoint, *, log: Log | None = None) -> FetchResult:
+        """One endpoint, on a client shared by this resource's fetches during the run."""
+        if self._client is None:
+            self._client = self.client(log)
+        return self._client.fetch(endpoint, log=log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,154 @@
+"""End to end on the production deployment's configuration: PostgreSQL, the user-code server,
+the daemon and the webserver run as local processes with docker/dagster.yaml; the daily
+schedule is triggered for one date and two missed dates are backfilled, as a user would."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mspo_pipeline_tests.deployment import (
+    LOCATION_NAME,
+    CodeLocation,
+    deployment,
+    launch_schedule_tick,
+    location_repositories,
+    missing_system_tool,
+    postgres_bin_dir,
+    postgres_cluster,
+)
+
+JOB = "mspo_daily"
+SCHEDULE = "mspo_daily_schedule"
+POOL = "mspo_api"
+SCHEDULED_DAY = "2026-11-22"
+MISSED_DAYS = ("2026-11-20", "2026-11-21")
+KL = ZoneInfo("Asia/Kuala_Lumpur")
+
+# A stand-in for mspo_pipeline.definitions with the same names, partitions, schedule, pool and
+# executor, so the deployment's mechanics are proven independently of the pipeline's assets.
+STAND_IN_DEFINITIONS = """
+import os
+from pathlib import Path
+
+import dagster as dg
+
+daily = dg.DailyPartitionsDefinition(
+    start_date="2026-11-01", timezone="Asia/Kuala_Lumpur", end_offset=1
+)
+
+
+@dg.asset(partitions_def=daily, pool="mspo_api")
+def snapshot(context: dg.AssetExecutionContext) -> None:
+    day = context.partition_key
+    out = Path(os.environ["MSPO_DATA_ROOT"]) / "raw" / day.replace("-", "") / "snapshot.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(day)
+
+
+mspo_daily = dg.define_asset_job("mspo_daily", selection="*", partitions_def=daily)
+
+defs = dg.Definitions(
+    assets=[snapshot],
+    jobs=[mspo_daily],
+    schedules=[
+        dg.build_schedule_from_partitioned_job(
+            mspo_daily, name="mspo_daily_schedule", hour_of_day=6
+        )
+    ],
+    executor=dg.in_process_executor,
+)
+"""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A code location to deploy and the files one successful partition leaves in its data root."""
+
+    location: CodeLocation
+    expected_files: Callable[[str], list[Path]]
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """A generator fixture, so the real pipeline's version can hold the emulator open around it."""
+    code_dir, data_root = tmp_path / "code", tmp_path / "data"
+    code_dir.mkdir()
+    (code_dir / "definitions.py").write_text(textwrap.dedent(STAND_IN_DEFINITIONS))
+    location = CodeLocation(
+        target=("--python-file", str(code_dir / "definitions.py")),
+        cwd=code_dir,
+        env={"MSPO_DATA_ROOT": str(data_root)},
+    )
+    yield Pipeline(
+        location,
+        lambda day: [data_root / "raw" / day.replace("-", "") / "snapshot.txt"],
+    )
+
+
+def six_am_in_kuala_lumpur(day: str) -> float:
+    return datetime.combine(date.fromisoformat(day), time(6), tzinfo=KL).timestamp()
+
+
+@pytest.mark.slow
+def test_schedule_tick_and_backfill_on_the_deployment(tmp_path: Path, pipeline: Pipeline) -> None:
+    if postgres_bin_dir() is None:
+        missing_system_tool("PostgreSQL server is not installed: run scripts/ci-system-deps.sh")
+    with (
+        postgres_cluster() as postgres,
+        deployment(postgres, pipeline.location, tmp_path / "deployment") as deployed,
+    ):
+        (repository,) = location_repositories(deployed)
+        scheduled_runs = launch_schedule_tick(
+            deployed, repository, SCHEDULE, six_am_in_kuala_lumpur(SCHEDULED_DAY)
+        )
+        printed = deployed.dagster(
+            "job",
+            "backfill",
+            "--workspace",
+            str(deployed.home / "workspace.yaml"),
+            "--location",
+            LOCATION_NAME,
+            "--job",
+            JOB,
+            "--partitions",
+            ",".join(MISSED_DAYS),
+            "--noprompt",
+        )
+        backfill_ids = re.findall(r"Launched backfill job `(\w+)`", printed)
+        assert len(backfill_ids) == 1, printed
+
+        runs = deployed.wait_for_runs(count=3, timeout=300)
+
+        assert [(status, day) for _, status, day in runs] == [
+            ("SUCCESS", SCHEDULED_DAY),
+            ("SUCCESS", MISSED_DAYS[0]),
+            ("SUCCESS", MISSED_DAYS[1]),
+        ], runs
+        assert runs[0][0] == scheduled_runs[0]
+        backfilled = postgres.query(
+            "SELECT run_id FROM run_tags WHERE key = 'dagster/backfill' AND value = %s",
+            (backfill_ids[0],),
+        )
+        assert {row[0] for row in backfilled} == {run_id for run_id, _, _ in runs[1:]}
+        materialized = postgres.query(
+            "SELECT DISTINCT partition FROM event_logs"
+            " WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+        )
+        assert {row[0] for row in materialized} == {SCHEDULED_DAY, *MISSED_DAYS}
+        # The pool exists in the instance with the limit docker/dagster.yaml gives it.
+        assert postgres.query('SELECT concurrency_key, "limit" FROM concurrency_limits') == [
+            (POOL, 1)
+        ]
+
+    for day in (SCHEDULED_DAY, *MISSED_DAYS):
+        for path in pipeline.expected_files(day):
+            assert path.is_file(), f"{path} missing after the run for {day}"
+            assert path.stat().st_size > 0, f"{path} is empty"

@@ -1,0 +1,261 @@
+"""The Parquet IO manager through ``dg.materialize`` on a local root, and the layout functions."""
+
+# No "from __future__ import annotations": Dagster inspects the asset annotations at runtime.
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+import mspo_pipeline
+from mspo_pipeline.lib import catalog
+from mspo_pipeline.lib.parquet_io import ParquetIOManager, provenance_from_output_metadata
+from mspo_pipeline.lib.storage import (
+    REUSE_EXISTING,
+    as_upath,
+    partition_folder,
+    read_provenance,
+    relative_path,
+    storage_path,
+)
+
+DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-20", timezone="Asia/Kuala_Lumpur")
+SOURCE_URL = "https://api.example/api/spoc/zone-state?"
+ZONE_STATE = pl.DataFrame(
+    {"zoneId": [1, 1, 2], "stateId": [8, 2, 9], "state": ["Perlis", "Kedah", "Pulau Pinang"]}
+)
+
+
+def raw_asset(value: Any, metadata: dict[str, Any]) -> dg.AssetsDefinition:
+    """A raw asset that returns ``value`` with runtime ``metadata``, like the real raw assets."""
+
+    @dg.asset(key=["raw", "zone_state"], partitions_def=DAILY)
+    def zone_state(context: dg.AssetExecutionContext) -> dg.Output[Any]:
+        return dg.Output(value, metadata={**metadata, "captured_for": context.partition_key})
+
+    return zone_state
+
+
+@dg.asset(
+    key=["typed", "zone_state"],
+    partitions_def=DAILY,
+    ins={"raw": dg.AssetIn(["raw", "zone_state"])},
+)
+def typed_zone_state(raw: pl.DataFrame) -> pl.DataFrame:
+    return raw.rename({"zoneId": "zone_id", "stateId": "state_id"})
+
+
+@dg.asset(
+    key=["curated", "changes"],
+    partitions_def=DAILY,
+    ins={
+        "history": dg.AssetIn(
+            ["raw", "zone_state"],
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1),
+        )
+    },
+)
+def changes(history: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"partition": sorted(history), "rows": [history[k].height for k in sorted(history)]}
+    )
+
+
+def materialize(
+    root: str, assets: list[Any], partition: str, *, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        assets,
+        partition_key=partition,
+        resources={"io_manager": ParquetIOManager(root=root)},
+        raise_on_error=raise_on_error,
+    )
+
+
+def materialization(result: dg.ExecuteInProcessResult, key: list[str]) -> dg.AssetMaterialization:
+    (event,) = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(key)
+    ]
+    return event
+
+
+PROVENANCE = {
+    "source_url": SOURCE_URL,
+    "captured_at": "2026-11-22T06:00:03+08:00",
+    "late_capture": False,
+}
+
+
+def round_trip(root: str) -> dict[str, str]:
+    """Raw → typed → a two-partition load, on ``root``; returns the raw file's provenance."""
+    for day in ("2026-11-21", "2026-11-22"):
+        materialize(root, [raw_asset(ZONE_STATE, PROVENANCE)], day)
+    result = materialize(
+        root,
+        [raw_asset(ZONE_STATE, PROVENANCE), typed_zone_state, changes],
+        "2026-11-22",
+        raise_on_error=True,
+    )
+    raw_event = materialization(result, ["raw", "zone_state"])
+    raw_uri = storage_path(root, ["raw", "zone_state"], "2026-11-22")
+    assert raw_event.metadata["uri"].value == raw_uri
+    assert raw_event.metadata["dagster/row_count"].value == 3
+    stored = as_upath(raw_uri)
+    assert raw_event.metadata["parquet_bytes"].value == stored.fs.size(stored.path)
+    assert raw_event.metadata["source_url"].value == SOURCE_URL
+
+    typed = result.output_for_node("typed__zone_state")
+    assert typed.columns == ["zone_id", "state_id", "state"]
+    assert typed.schema["zone_id"] == pl.Int64
+    history = result.output_for_node("curated__changes")
+    assert history.to_dicts() == [
+        {"partition": "2026-11-21", "rows": 3},
+        {"partition": "2026-11-22", "rows": 3},
+    ]
+    return read_provenance(raw_uri)
+
+
+def test_local_round_trip_layout_zstd_and_provenance(tmp_path: Path) -> None:
+    root = str(tmp_path / "data")
+    provenance = round_trip(root)
+
+    raw_file = tmp_path / "data/raw/mspo/api/spoc/zone-state/20261122/zone-state.parquet"
+    typed_file = tmp_path / "data/typed/mspo/zone_state/20261122/zone_state.parquet"
+    curated_file = tmp_path / "data/curated/mspo/changes/20261122/changes.parquet"
+    stored = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert stored == sorted(
+        [
+            str(raw_file.relative_to(tmp_path)),
+            "data/raw/mspo/api/spoc/zone-state/20261121/zone-state.parquet",
+            str(typed_file.relative_to(tmp_path)),
+            str(curated_file.relative_to(tmp_path)),
+        ]
+    )
+    assert pl.read_parquet(raw_file).equals(ZONE_STATE)
+    footer = pq.read_metadata(raw_file)
+    assert footer.row_group(0).column(0).compression == "ZSTD"
+    assert provenance["source_url"] == SOURCE_URL
+    assert provenance["captured_at"] == "2026-11-22T06:00:03+08:00"
+    assert provenance["late_capture"] == "false"
+    assert provenance["captured_for"] == "2026-11-22"
+    assert provenance["partition"] == "2026-11-22"
+    assert provenance["asset_key"] == "raw/zone_state"
+    assert provenance["pipeline_version"] == mspo_pipeline.__version__
+    assert read_provenance(typed_file)["partition"] == "2026-11-22"
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    materialize(root, [raw_asset(ZONE_STATE, PROVENANCE)], "2026-11-22")
+    target = Path(storage_path(root, ["raw", "zone_state"], "2026-11-22"))
+    before = target.read_bytes()
+
+    unwritable = pl.DataFrame({"thing": pl.Series([object()], dtype=pl.Object)})
+    result = materialize(root, [raw_asset(unwritable, {})], "2026-11-22", raise_on_error=False)
+
+    assert not result.success
+    assert target.read_bytes() == before
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_reuse_keeps_the_stored_file_untouched(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    materialize(root, [raw_asset(ZONE_STATE, PROVENANCE)], "2026-11-22")
+    target = Path(storage_path(root, ["raw", "zone_state"], "2026-11-22"))
+    before = (target.read_bytes(), target.stat().st_mtime_ns)
+
+    later = {"source_url": SOURCE_URL, "late_capture": True, REUSE_EXISTING: True}
+    result = materialize(root, [raw_asset(None, later)], "2026-11-22")
+
+    assert (target.read_bytes(), target.stat().st_mtime_ns) == before
+    assert read_provenance(target)["late_capture"] == "false"
+    event = materialization(result, ["raw", "zone_state"])
+    assert event.metadata["dagster/row_count"].value == 3
+    assert event.metadata["uri"].value == str(target)
+
+
+def test_reuse_without_a_stored_file_fails_with_the_path(tmp_path: Path) -> None:
+    result = materialize(
+        str(tmp_path), [raw_asset(None, {REUSE_EXISTING: True})], "2026-11-22", raise_on_error=False
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("raw__zone_state")
+    assert failure is not None
+    assert "zone-state/20261122/zone-state.parquet" in str(failure.error)
+
+
+def test_unpartitioned_assets_are_refused(tmp_path: Path) -> None:
+    @dg.asset(key=["typed", "loose"])
+    def loose() -> pl.DataFrame:
+        return ZONE_STATE
+
+    result = dg.materialize(
+        [loose],
+        resources={"io_manager": ParquetIOManager(root=str(tmp_path))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert "not partitioned" in str(result.failure_data_for_node("typed__loose").error)  # type: ignore[union-attr]
+
+
+def test_read_provenance_of_a_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_provenance(tmp_path / "nothing.parquet")
+
+
+def test_provenance_keeps_only_the_assets_scalar_metadata() -> None:
+    metadata = {
+        "source_url": dg.MetadataValue.url(SOURCE_URL),
+        "lag_days": dg.MetadataValue.int(2),
+        "late_capture": dg.MetadataValue.bool(True),
+        "dagster/row_count": dg.MetadataValue.int(3),
+        REUSE_EXISTING: dg.MetadataValue.bool(False),
+        "preview": dg.MetadataValue.md("| a |"),
+        "schema": dg.MetadataValue.json({"a": 1}),
+    }
+    assert provenance_from_output_metadata(metadata) == {
+        "source_url": SOURCE_URL,
+        "lag_days": 2,
+        "late_capture": True,
+        "preview": "| a |",
+    }
+
+
+@pytest.mark.parametrize("endpoint", catalog.ENDPOINTS, ids=lambda e: e.name)
+def test_raw_paths_follow_the_catalogue(endpoint: catalog.Endpoint) -> None:
+    assert relative_path(["raw", endpoint.name], "2026-11-22") == endpoint.raw_key("20261122")
+
+
+def test_paths_match_the_design() -> None:
+    assert relative_path(["raw", "spoc_smallholders"], "2026-11-22") == (
+        "raw/mspo/api/smallholders/spoc/list-public/20261122/list-public.parquet"
+    )
+    assert relative_path(["raw", "zone_state"], "2026-11-22") == (
+        "raw/mspo/api/spoc/zone-state/20261122/zone-state.parquet"
+    )
+    assert relative_path(["raw", "states"], "2026-01-02") == (
+        "raw/mspo/api/references/states/20260102/states.parquet"
+    )
+    assert storage_path(
+        "gs://bucket/prefix/", ["quarantine", "osh_smallholders"], "2026-11-22"
+    ) == ("gs://bucket/prefix/quarantine/mspo/osh_smallholders/20261122/osh_smallholders.parquet")
+    assert partition_folder("2026-11-22") == "20261122"
+
+
+@pytest.mark.parametrize(
+    ("key", "partition", "message"),
+    [
+        (["raw", "nope"], "2026-11-22", "no MSPO endpoint named 'nope'"),
+        (["typed", "x"], "20261122", "not a day"),
+        (["typed", "x"], "2026-13-01", "month must be in 1..12"),
+        (["x"], "2026-11-22", "not \\[<layer>, <table>\\]"),
+    ],
+)
+def test_bad_keys_are_named(key: list[str], partition: str, message: str) -> None:
+    with pytest.raises((KeyError, ValueError), match=message):
+        relative_path(key, partition)

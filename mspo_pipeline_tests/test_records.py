@@ -1,0 +1,154 @@
+"""Parsing response bodies into frames: types, order, drift and bad bodies."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from mspo_pipeline.lib import catalog
+from mspo_pipeline.lib.records import BadResponseError, ResponseContext, read_records, records_frame
+
+SPOC = catalog.endpoint("spoc_smallholders")
+OSH = catalog.endpoint("osh_smallholders")
+STATES = catalog.endpoint("states")
+URL = "http://127.0.0.1:1/api/spoc/get-spoc-list-public?page=1&pageSize=10"
+CONTEXT = ResponseContext(endpoint=SPOC, url=URL, status=200, partition="2026-11-22")
+
+SAMPLE = {
+    "entity_smallholder_id": 73042,
+    "entity_name": "JELI/ GUA MUSANG/ KRAI/ MACHANG",
+    "mpob_no": "832452001098",
+    "planted_area": "2.4300",
+    "certified_area": "2.4300",
+    "gps_coordinate_lat": "5.551060",
+    "gps_coordinate_long": "101.920321",
+    "geolocation": "5.551060, 101.920321",
+    "name": "ROSNANI BINTI IBRAHIM",
+    "stateId": 3,
+    "state": "Kelantan",
+    "daerahId": None,
+    "daerah": None,
+    "mukimId": None,
+    "mukim": None,
+    "lot_no": "14165",
+    "cert_status": "DELAYED",
+    "zoneId": 11,
+    "zone": "Zon Timur 2",
+    "cert_no": "MSPO-492/24",
+    "spoc_code": "D1",
+    "created_at": "2025-06-03T04:46:41.581Z",
+    "updated_at": "2024-07-24T01:17:06.101Z",
+    "track_id": "OPMC205946",
+    "record_status": "NO CHANGE",
+    "deleted": False,
+}
+
+
+def spoc_body(records: list[Any]) -> bytes:
+    return json.dumps({"data": {"page_size": "10", "results": records}}).encode()
+
+
+def test_spoc_sample_keeps_json_types_and_api_order(tmp_path: Path) -> None:
+    second = {**SAMPLE, "entity_smallholder_id": 73043, "deleted": True}
+    body = tmp_path / "body.json"
+    body.write_bytes(spoc_body([SAMPLE, second]))
+
+    frame = read_records(body, SPOC, url=URL, status=200, partition="2026-11-22")
+
+    assert frame.columns == list(SPOC.fields)
+    assert frame.schema["entity_smallholder_id"] == pl.Int64
+    assert frame.schema["planted_area"] == pl.String
+    assert frame.schema["deleted"] == pl.Boolean
+    assert frame.schema["daerahId"] == pl.Null  # null in every record: type unknown, kept
+    assert frame.row(0, named=True) == SAMPLE
+    assert frame["deleted"].to_list() == [False, True]
+
+
+def test_osh_and_reference_shapes() -> None:
+    osh = json.dumps({"data": {"page_size": 10, "data": [{"entity_code": "ORS15721"}]}}).encode()
+    states = b'{"data": [{"stateId": 1, "state": "Johor"}, {"stateId": 2, "state": "Kedah"}]}'
+    assert records_frame(osh, ResponseContext(OSH, URL, 200, None))["entity_code"].to_list() == [
+        "ORS15721"
+    ]
+    assert records_frame(states, ResponseContext(STATES, URL, 200, None)).to_dicts() == [
+        {"stateId": 1, "state": "Johor"},
+        {"stateId": 2, "state": "Kedah"},
+    ]
+
+
+def test_unknown_fields_are_kept_after_the_first_records_order() -> None:
+    records = [{"b": 1, "a": 2}, {"a": 3, "c": "new", "b": 4}]
+    frame = records_frame(spoc_body(records), CONTEXT)
+    assert frame.columns == ["b", "a", "c"]
+    assert frame["c"].to_list() == [None, "new"]
+
+
+def test_type_inference_looks_at_every_row() -> None:
+    records = [{"x": 1}] * 500 + [{"x": "late string"}]
+    frame = records_frame(spoc_body(records), CONTEXT)
+    assert frame.schema["x"] == pl.String
+    assert frame["x"].to_list() == ["1"] * 500 + ["late string"]
+
+
+def test_conflicting_types_become_the_original_json_text() -> None:
+    records = [
+        {"id": 1, "area": 2.50, "flag": True, "nested": {"k": 1}},
+        {"id": 2, "area": "2.4300", "flag": 3, "nested": 7},
+        {"id": 3, "area": None, "flag": None, "nested": None},
+    ]
+    frame = records_frame(spoc_body(records), CONTEXT)
+    assert frame.schema == pl.Schema(
+        {"id": pl.Int64, "area": pl.String, "flag": pl.String, "nested": pl.String}
+    )
+    assert frame.to_dicts() == [
+        {"id": 1, "area": "2.5", "flag": "true", "nested": '{"k": 1}'},
+        {"id": 2, "area": "2.4300", "flag": "3", "nested": "7"},
+        {"id": 3, "area": None, "flag": None, "nested": None},
+    ]
+
+
+def test_a_number_sent_as_a_string_in_some_records_keeps_every_value() -> None:
+    records = [{**SAMPLE, "stateId": 3}, {**SAMPLE, "stateId": "03"}]
+    frame = records_frame(spoc_body(records), CONTEXT)
+    assert frame.schema["stateId"] == pl.String
+    assert frame["stateId"].to_list() == ["3", "03"]
+
+
+def test_empty_list_is_a_zero_row_frame() -> None:
+    assert records_frame(spoc_body([]), CONTEXT).height == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<!DOCTYPE html><html><body>Maintenance</body></html>", "HTML page, not JSON"),
+        (spoc_body([SAMPLE])[:-40], "not valid JSON (Input data was truncated)"),
+        (b'{"data": {"results": [}', "not valid JSON"),
+        (
+            b'{"data": {"data": []}, "message": "ok"}',
+            "not at 'data.results' (Object missing required field `results` - at `$.data`); "
+            "the body's top-level keys are 'data', 'message'",
+        ),
+        (b"[1, 2]", "the top level is not an object"),
+        (spoc_body([SAMPLE, 5]), "record 1 at 'data.results' is not a JSON object"),
+        (spoc_body([["a"]]), "record 0 at 'data.results' is not a JSON object"),
+    ],
+)
+def test_bad_bodies_name_endpoint_partition_url_status_and_body(body: bytes, problem: str) -> None:
+    with pytest.raises(BadResponseError) as raised:
+        records_frame(body, CONTEXT)
+    message = str(raised.value)
+    assert problem in message
+    assert "'spoc_smallholders' (partition 2026-11-22)" in message
+    assert URL in message
+    assert "HTTP 200" in message
+    assert repr(body[:200].decode()) in message
+
+
+def test_pretty_printed_body_parses_record_by_record() -> None:
+    records = [SAMPLE, {**SAMPLE, "entity_smallholder_id": 2, "name": "A\nB"}]
+    body = json.dumps({"data": {"page_size": "10", "results": records}}, indent=2).encode()
+    frame = records_frame(body, CONTEXT)
+    assert frame.to_dicts() == records
