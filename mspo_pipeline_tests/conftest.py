@@ -1,0 +1,86 @@
+"""Shared fixtures: the MSPO API emulator, small and pinned, on a real port on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from mspo_pipeline.emulator.server import EmulatorServer
+
+EMULATOR_SCALE = 0.01
+EMULATOR_SEED = 7
+EMULATOR_DATE = dt.date(2026, 11, 20)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def fetch(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 30,
+) -> Reply:
+    """One request with ``http.client``, which sends the target as given (a bare ``?`` too)."""
+    parts = urlsplit(url)
+    target = url[url.index(parts.netloc) + len(parts.netloc) :] or "/"
+    connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
+    try:
+        connection.request(method, target, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return Reply(response.status, dict(response.getheaders()), response.read())
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorServer]:
+    """One small emulator for the session (scale 0.01, seed 7, serving 2026-11-20).
+
+    Faults and the date are reset after every test that uses it (see ``_reset_emulator``).
+    """
+    with EmulatorServer(scale=EMULATOR_SCALE, seed=EMULATOR_SEED, date=EMULATOR_DATE) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Keep one test's faults and date away from the next, even when the test fails."""
+    yield
+    if "emulator" in request.fixturenames:
+        server: EmulatorServer = request.getfixturevalue("emulator")
+        server.clear_faults()
+        server.set_date(EMULATOR_DATE)
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
+    """Start fresh emulators with other settings; all stop when the test ends."""
+    started: list[EmulatorServer] = []
+
+    def start(**kwargs: Any) -> EmulatorServer:
+        settings: dict[str, Any] = {
+            "scale": EMULATOR_SCALE,
+            "seed": EMULATOR_SEED,
+            "date": EMULATOR_DATE,
+            **kwargs,
+        }
+        server = EmulatorServer(**settings).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
