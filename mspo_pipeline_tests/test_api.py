@@ -15,12 +15,12 @@ import pytest
 import mspo_pipeline
 from mspo_pipeline.lib import catalog
 from mspo_pipeline.lib.api import (
-    MspoApi,
     MspoApiError,
     MspoClient,
     endpoint_url,
     retry_after_seconds,
 )
+from mspo_pipeline.lib.resources import MspoApi
 
 Action = Callable[[http.server.BaseHTTPRequestHandler], None]
 

@@ -200,7 +200,7 @@ def test_unpartitioned_assets_are_refused(tmp_path: Path) -> None:
         raise_on_error=False,
     )
     assert not result.success
-    assert "not partitioned" in str(result.failure_data_for_node("typed__loose").error)  # type: ignore[union-attr]
+    assert "not partitioned" in str(result.failure_data_for_node("typed__loose").error)
 
 
 def test_read_provenance_of_a_missing_file_raises(tmp_path: Path) -> None:

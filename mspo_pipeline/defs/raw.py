@@ -7,9 +7,7 @@ import dagster as dg
 import polars as pl
 
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions, one_run_per_day
-from mspo_pipeline.defs.resources import CaptureSettings
 from mspo_pipeline.lib import storage
-from mspo_pipeline.lib.api import MspoApi
 from mspo_pipeline.lib.capture import (
     CaptureTiming,
     check_late_policy,
@@ -18,8 +16,9 @@ from mspo_pipeline.lib.capture import (
     server_time,
 )
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
-from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager, read_parquet
+from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.records import BadResponseError, read_records
+from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
 from mspo_pipeline.lib.ui_metadata import frame_metadata
 
 RAW_GROUP = "raw"
@@ -48,7 +47,7 @@ def _reuse_stored(
         provenance = storage.read_provenance(path)
     except FileNotFoundError:
         return None
-    frame = read_parquet(storage.as_upath(path))
+    frame = storage.read_parquet(storage.as_upath(path))
     late = provenance.get("late_capture", "unknown")
     context.log.info(
         f"{endpoint.path}: partition {partition} already has a snapshot captured at "
@@ -107,7 +106,7 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 partition_date(partition),
                 server_time(response.headers.get("Date"), fallback=dt.datetime.now(dt.UTC)),
             )
-            check_late_policy(timing, capture_settings.late_capture, endpoint_path=endpoint.path)
+            check_late_policy(timing, capture_settings.late_policy, endpoint_path=endpoint.path)
             frame = read_records(
                 response.body_path,
                 endpoint,

@@ -31,6 +31,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
@@ -293,6 +294,16 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(response.body_delay / _SLOW_CHUNKS)
         else:
             self.wfile.write(body)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the served day: a pinned emulator answers "as of" that date.
+
+        Clients read the server's ``Date`` to know which day's register they got (the real API's
+        clock is the authority on "today"), so a pinned date must show there too.
+        """
+        now = dt.datetime.now(TIMEZONE)
+        served = dt.datetime.combine(self.server.emulator.date, now.time(), tzinfo=TIMEZONE)
+        return formatdate(served.timestamp(), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: ``request_lines`` keeps what tests need, and the CLI prints its own banner."""

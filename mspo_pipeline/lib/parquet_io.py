@@ -10,12 +10,8 @@ keeps an existing on-time snapshot returns ``dg.Output(None, metadata={REUSE_EXI
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -24,12 +20,9 @@ from upath import UPath
 
 import mspo_pipeline
 from mspo_pipeline.lib import storage
+from mspo_pipeline.lib.storage import is_local, parquet_facts, read_parquet, write_parquet_atomic
 
 _PROVENANCE_TYPES = (str, int, float, bool)
-
-
-def is_local(path: UPath) -> bool:
-    return path.protocol in ("", "file", "local")
 
 
 def provenance_from_output_metadata(metadata: Mapping[str, Any]) -> dict[str, object]:
@@ -42,58 +35,6 @@ def provenance_from_output_metadata(metadata: Mapping[str, Any]) -> dict[str, ob
         if isinstance(value, _PROVENANCE_TYPES):
             provenance[key] = value
     return provenance
-
-
-@contextmanager
-def _local_temp(directory: str | None) -> Iterator[Path]:
-    """A temporary file path, removed afterwards whatever happens (it may be renamed away)."""
-    descriptor, name = tempfile.mkstemp(prefix=".mspo-", suffix=".parquet.tmp", dir=directory)
-    os.close(descriptor)
-    temp = Path(name)
-    try:
-        yield temp
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def write_parquet_atomic(frame: pl.DataFrame, path: UPath, metadata: Mapping[str, str]) -> None:
-    """Write ``frame`` so that readers see the old file or the new one, never a part.
-
-    Local: a temporary file in the same folder, then an atomic rename. GCS: a local temporary
-    file, then one object upload (the object appears only when the upload completes). polars'
-    own ``gs://`` writer is not used: it fails against emulators (DESIGN.md §10).
-    """
-    if is_local(path):
-        target = Path(path.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _local_temp(str(target.parent)) as temp:
-            frame.write_parquet(temp, compression="zstd", metadata=dict(metadata))
-            temp.replace(target)  # atomic rename within one folder
-        return
-    with _local_temp(None) as temp:
-        frame.write_parquet(temp, compression="zstd", metadata=dict(metadata))
-        path.fs.put_file(str(temp), path.path)
-
-
-def read_parquet(path: UPath) -> pl.DataFrame:
-    """The whole file as an eager frame; a ``gs://`` object is streamed to a temporary file
-    first, so its bytes are never held in Python (polars memory-maps the local copy)."""
-    if is_local(path):
-        return pl.read_parquet(Path(path.path))
-    if not path.exists():
-        raise FileNotFoundError(f"no Parquet object at {path}")
-    with _local_temp(None) as temp:
-        path.fs.get_file(path.path, str(temp))
-        return pl.read_parquet(temp, memory_map=False)
-
-
-def parquet_facts(path: UPath) -> tuple[int, int]:
-    """(rows, bytes) of a stored file, from its footer and size only."""
-    import pyarrow.parquet as pq
-
-    with path.open("rb") as handle:
-        rows = pq.read_metadata(handle).num_rows
-    return rows, int(path.fs.size(path.path))
 
 
 class ParquetUPathIOManager(dg.UPathIOManager):

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from mspo_pipeline.lib import catalog
 
@@ -130,3 +134,59 @@ def read_provenance(path: str | os.PathLike[str] | UPath) -> dict[str, str]:
         for key, value in footer.items()
         if key.startswith(prefix)
     }
+
+
+def is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+@contextmanager
+def _local_temp(directory: str | None) -> Iterator[Path]:
+    """A temporary file path, removed afterwards whatever happens (it may be renamed away)."""
+    descriptor, name = tempfile.mkstemp(prefix=".mspo-", suffix=".parquet.tmp", dir=directory)
+    os.close(descriptor)
+    temp = Path(name)
+    try:
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: UPath, metadata: Mapping[str, str]) -> None:
+    """Write ``frame`` so that readers see the old file or the new one, never a part.
+
+    Local: a temporary file in the same folder, then an atomic rename. GCS: a local temporary
+    file, then one object upload (the object appears only when the upload completes). polars'
+    own ``gs://`` writer is not used: it fails against emulators (DESIGN.md §10).
+    """
+    if is_local(path):
+        target = Path(path.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _local_temp(str(target.parent)) as temp:
+            frame.write_parquet(temp, compression="zstd", metadata=dict(metadata))
+            temp.replace(target)  # atomic rename within one folder
+        return
+    with _local_temp(None) as temp:
+        frame.write_parquet(temp, compression="zstd", metadata=dict(metadata))
+        path.fs.put_file(str(temp), path.path)
+
+
+def read_parquet(path: UPath) -> pl.DataFrame:
+    """The whole file as an eager frame; a ``gs://`` object is streamed to a temporary file
+    first, so its bytes are never held in Python (polars memory-maps the local copy)."""
+    if is_local(path):
+        return pl.read_parquet(Path(path.path))
+    if not path.exists():
+        raise FileNotFoundError(f"no Parquet object at {path}")
+    with _local_temp(None) as temp:
+        path.fs.get_file(path.path, str(temp))
+        return pl.read_parquet(temp, memory_map=False)
+
+
+def parquet_facts(path: UPath) -> tuple[int, int]:
+    """(rows, bytes) of a stored file, from its footer and size only."""
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as handle:
+        rows = pq.read_metadata(handle).num_rows
+    return rows, int(path.fs.size(path.path))

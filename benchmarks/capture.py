@@ -1,0 +1,201 @@
+"""Capture of ``spoc/get-spoc-list-public`` at full scale: the docs' example code against ours.
+
+Each contender runs in its own process, several rounds, alternating order, against one emulator
+process (started here, warmed up, so generation is not timed). Figures are medians of wall
+seconds and of peak RSS (the child's own ``ru_maxrss``), with ours / example ratios.
+
+    .venv/bin/python -m benchmarks.capture [--rounds 5] [--scale 1.0]
+
+Contenders:
+- ``example``: the docs' code (``001_4588b9e25b4b0202.txt``): ``requests.get(...).json()``,
+  ``pl.DataFrame(list_of_dicts)``, the casts and renames, a zstd Parquet write. Its casts are
+  made non-strict: the docs' strict casts crash on the API's own dirty values ("N/A").
+- ``raw``: this project's raw capture (client → temp file → msgspec/NDJSON → polars → atomic
+  zstd Parquet with provenance), exactly the functions the raw asset calls.
+- ``typed_validated``: ``raw``, then the typed cast and the pandera validation with quarantine
+  (what the docs' code does, and much more: every row kept, every rule checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SPOC = "spoc_smallholders"
+CONTENDERS = ("example", "raw", "typed_validated")
+
+
+def run_example(base_url: str, out_dir: Path) -> int:
+    import polars as pl
+    import requests
+
+    url = f"{base_url}/spoc/get-spoc-list-public"
+    response = requests.get(url, params={"page": 1, "pageSize": 10}, timeout=600)
+    response.raise_for_status()
+    data = response.json()["data"]["results"]
+    df = pl.DataFrame(data, infer_schema_length=None)
+    df = df.with_columns(
+        [
+            pl.col("planted_area").cast(pl.Float64, strict=False),
+            pl.col("certified_area").cast(pl.Float64, strict=False),
+            pl.col("gps_coordinate_lat").cast(pl.Float64, strict=False),
+            pl.col("gps_coordinate_long").cast(pl.Float64, strict=False),
+        ]
+    )
+    df = df.rename(
+        {"stateId": "state_id", "daerahId": "daerah_id", "mukimId": "mukim_id", "zoneId": "zone_id"}
+    )
+    df.write_parquet(out_dir / "spoc-list-public.parquet", compression="zstd")
+    return df.height
+
+
+def _capture_raw(base_url: str, out_dir: Path) -> pl.DataFrame:
+    from mspo_pipeline.lib import storage
+    from mspo_pipeline.lib.api import MspoClient
+    from mspo_pipeline.lib.catalog import endpoint
+    from mspo_pipeline.lib.parquet_io import write_parquet_atomic
+    from mspo_pipeline.lib.records import read_records
+
+    spoc = endpoint(SPOC)
+    with MspoClient(base_url) as client, client.fetch(spoc) as response:
+        frame = read_records(
+            response.body_path, spoc, url=response.url, status=response.status, partition=None
+        )
+    target = storage.as_upath(out_dir / "list-public.parquet")
+    write_parquet_atomic(frame, target, storage.provenance_metadata({"source_url": response.url}))
+    return frame
+
+
+def run_raw(base_url: str, out_dir: Path) -> int:
+    return _capture_raw(base_url, out_dir).height
+
+
+def run_typed_validated(base_url: str, out_dir: Path) -> int:
+    import polars as pl
+
+    from mspo_pipeline.lib.casting import to_typed
+    from mspo_pipeline.lib.validation import split_valid
+
+    _capture_raw(base_url, out_dir)  # the typed step starts from the stored file, as in a run
+    stored = pl.read_parquet(out_dir / "list-public.parquet")
+    typed = to_typed(stored, SPOC).frame
+    typed.write_parquet(out_dir / "typed.parquet", compression="zstd")
+    result = split_valid(typed, SPOC)
+    result.validated.write_parquet(out_dir / "validated.parquet", compression="zstd")
+    result.quarantine.write_parquet(out_dir / "quarantine.parquet", compression="zstd")
+    return result.validated.height + result.quarantine.height
+
+
+RUNNERS: dict[str, Callable[[str, Path], int]] = {
+    "example": run_example,
+    "raw": run_raw,
+    "typed_validated": run_typed_validated,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_emulator(scale: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    command = [sys.executable, "-c", "from mspo_pipeline.cli import main; main()"]
+    args = ["emulator", "--port", str(port), "--scale", str(scale), "--seed", "7"]
+    process = subprocess.Popen(
+        [*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base_url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base_url}/references/states", timeout=5):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("the emulator did not start within 60 s") from None
+            time.sleep(0.2)
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{base_url}/spoc/get-spoc-list-public", timeout=600) as reply:
+        size = len(reply.read())
+    print(
+        f"emulator ready at {base_url}: SPOC body {size / 1e6:.0f} MB, generated in "
+        f"{time.monotonic() - started:.1f} s (not timed below)",
+        flush=True,
+    )
+    return process, base_url
+
+
+def _measure(contender: str, base_url: str) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, rows) of one contender in a fresh process."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.capture", "--child", contender, base_url, out_dir],
+            stdout=subprocess.PIPE,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        assert process.stdout is not None
+        output = process.stdout.read().decode().strip()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise RuntimeError(f"{contender} failed with exit code {process.returncode}")
+        return wall, usage.ru_maxrss / 1024, int(output or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--child", nargs=3, metavar=("CONTENDER", "BASE_URL", "OUT_DIR"))
+    args = parser.parse_args()
+    if args.child:
+        contender, base_url, out_dir = args.child
+        print(RUNNERS[contender](base_url, Path(out_dir)))
+        return
+
+    contenders = args.contenders.split(",")
+    emulator, base_url = _start_emulator(args.scale)
+    try:
+        samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in contenders}
+        for round_number in range(args.rounds):
+            order = contenders if round_number % 2 == 0 else contenders[::-1]
+            for contender in order:
+                samples[contender].append(_measure(contender, base_url))
+            print(f"round {round_number + 1}/{args.rounds} done", flush=True)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+
+    example_wall = statistics.median(s[0] for s in samples.get("example", [(0.0, 0.0, 0)]))
+    example_rss = statistics.median(s[1] for s in samples.get("example", [(0.0, 0.0, 0)]))
+    print(f"\nspoc/get-spoc-list-public, scale {args.scale}, {args.rounds} rounds, medians")
+    print(f"{'contender':<16} {'rows':>9} {'wall s':>8} {'peak MB':>9} {'wall ×':>8} {'mem ×':>7}")
+    for contender in contenders:
+        wall = statistics.median(s[0] for s in samples[contender])
+        rss = statistics.median(s[1] for s in samples[contender])
+        rows = samples[contender][0][2]
+        wall_ratio = f"{wall / example_wall:.2f}" if example_wall else "-"
+        rss_ratio = f"{rss / example_rss:.2f}" if example_rss else "-"
+        print(f"{contender:<16} {rows:>9} {wall:>8.2f} {rss:>9.0f} {wall_ratio:>8} {rss_ratio:>7}")
+
+
+if __name__ == "__main__":
+    main()
