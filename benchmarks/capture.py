@@ -66,7 +66,6 @@ def _capture_raw(base_url: str, out_dir: Path) -> pl.DataFrame:
     from mspo_pipeline.lib import storage
     from mspo_pipeline.lib.api import MspoClient
     from mspo_pipeline.lib.catalog import endpoint
-    from mspo_pipeline.lib.parquet_io import write_parquet_atomic
     from mspo_pipeline.lib.records import read_records
 
     spoc = endpoint(SPOC)
@@ -75,7 +74,8 @@ def _capture_raw(base_url: str, out_dir: Path) -> pl.DataFrame:
             response.body_path, spoc, url=response.url, status=response.status, partition=None
         )
     target = storage.as_upath(out_dir / "list-public.parquet")
-    write_parquet_atomic(frame, target, storage.provenance_metadata({"source_url": response.url}))
+    provenance = storage.provenance_metadata({"source_url": response.url})
+    storage.write_parquet_atomic(frame, target, provenance)
     return frame
 
 
@@ -187,7 +187,7 @@ def main() -> None:
     example_wall = statistics.median(s[0] for s in samples.get("example", [(0.0, 0.0, 0)]))
     example_rss = statistics.median(s[1] for s in samples.get("example", [(0.0, 0.0, 0)]))
     print(f"\nspoc/get-spoc-list-public, scale {args.scale}, {args.rounds} rounds, medians")
-    print(f"{'contender':<16} {'rows':>9} {'wall s':>8} {'peak MB':>9} {'wall ×':>8} {'mem ×':>7}")
+    print(f"{'contender':<16} {'rows':>9} {'wall s':>8} {'peak MB':>9} {'wall x':>8} {'mem x':>7}")
     for contender in contenders:
         wall = statistics.median(s[0] for s in samples[contender])
         rss = statistics.median(s[1] for s in samples[contender])

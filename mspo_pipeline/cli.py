@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _date(text: str) -> dt.date:
@@ -27,6 +29,19 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--date", type=_date, default=None, help="serve the API as it was on this date (ISO)"
     )
+
+    demo = commands.add_parser(
+        "demo", help="capture today's snapshot of the emulated API through the daily job"
+    )
+    demo.add_argument("--scale", type=float, default=1.0)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--data-root", type=Path, default=Path("data"))
+    demo.add_argument(
+        "--dagster-home",
+        type=Path,
+        default=Path(os.environ.get("DAGSTER_HOME") or ".dagster_home"),
+        help="where the Dagster instance keeps the runs (default $DAGSTER_HOME or .dagster_home)",
+    )
     return parser
 
 
@@ -38,4 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_forever(
             host=args.host, port=args.port, scale=args.scale, seed=args.seed, date=args.date
         )
+    elif args.command == "demo":
+        from mspo_pipeline.demo import run_demo
+
+        return run_demo(
+            scale=args.scale,
+            seed=args.seed,
+            data_root=args.data_root,
+            dagster_home=args.dagster_home,
+        )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

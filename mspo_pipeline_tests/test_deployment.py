@@ -5,7 +5,6 @@ schedule is triggered for one date and two missed dates are backfilled, as a use
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -14,8 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mspo_pipeline.emulator.server import EmulatorServer
+from mspo_pipeline.lib import storage
+from mspo_pipeline.lib.catalog import ENDPOINTS
 from mspo_pipeline_tests.deployment import (
     LOCATION_NAME,
+    REPO_ROOT,
     CodeLocation,
     deployment,
     launch_schedule_tick,
@@ -32,41 +35,6 @@ SCHEDULED_DAY = "2026-11-22"
 MISSED_DAYS = ("2026-11-20", "2026-11-21")
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 
-# A stand-in for mspo_pipeline.definitions with the same names, partitions, schedule, pool and
-# executor, so the deployment's mechanics are proven independently of the pipeline's assets.
-STAND_IN_DEFINITIONS = """
-import os
-from pathlib import Path
-
-import dagster as dg
-
-daily = dg.DailyPartitionsDefinition(
-    start_date="2026-11-01", timezone="Asia/Kuala_Lumpur", end_offset=1
-)
-
-
-@dg.asset(partitions_def=daily, pool="mspo_api")
-def snapshot(context: dg.AssetExecutionContext) -> None:
-    day = context.partition_key
-    out = Path(os.environ["MSPO_DATA_ROOT"]) / "raw" / day.replace("-", "") / "snapshot.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(day)
-
-
-mspo_daily = dg.define_asset_job("mspo_daily", selection="*", partitions_def=daily)
-
-defs = dg.Definitions(
-    assets=[snapshot],
-    jobs=[mspo_daily],
-    schedules=[
-        dg.build_schedule_from_partitioned_job(
-            mspo_daily, name="mspo_daily_schedule", hour_of_day=6
-        )
-    ],
-    executor=dg.in_process_executor,
-)
-"""
-
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -78,19 +46,25 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    """A generator fixture, so the real pipeline's version can hold the emulator open around it."""
-    code_dir, data_root = tmp_path / "code", tmp_path / "data"
-    code_dir.mkdir()
-    (code_dir / "definitions.py").write_text(textwrap.dedent(STAND_IN_DEFINITIONS))
-    location = CodeLocation(
-        target=("--python-file", str(code_dir / "definitions.py")),
-        cwd=code_dir,
-        env={"MSPO_DATA_ROOT": str(data_root)},
-    )
-    yield Pipeline(
-        location,
-        lambda day: [data_root / "raw" / day.replace("-", "") / "snapshot.txt"],
-    )
+    """The real code location, pointed at an emulator that serves today's register."""
+    data_root = tmp_path / "data"
+    with EmulatorServer(scale=0.01, seed=7) as emulator:
+        location = CodeLocation(
+            target=("--module-name", "mspo_pipeline.definitions"),
+            cwd=REPO_ROOT,
+            env={
+                "MSPO_API_BASE_URL": emulator.base_url,
+                "MSPO_DATA_ROOT": str(data_root),
+                "MSPO_LATE_CAPTURE": "allow",
+            },
+        )
+        yield Pipeline(
+            location,
+            lambda day: [
+                data_root / storage.relative_path(["raw", endpoint.name], day)
+                for endpoint in ENDPOINTS
+            ],
+        )
 
 
 def six_am_in_kuala_lumpur(day: str) -> float:
