@@ -23,6 +23,11 @@ from mspo_pipeline.lib.ui_metadata import frame_metadata
 
 RAW_GROUP = "raw"
 
+CAPTURE_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=25)
+)
+"""Captured daily at 06:00: over 25 h old, this morning's run is late; over 30 h, missing."""
+
 
 class EmptySnapshotError(BadResponseError):
     """The API answered with no records for a register that is never empty."""
@@ -77,6 +82,7 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         partitions_def=daily_partitions,
         backfill_policy=one_run_per_day,
         pool=API_POOL,
+        freshness_policy=CAPTURE_FRESHNESS,
         description=(
             f"{endpoint.description} Every record of `GET /api/{endpoint.path}` as the API "
             f"sent it (records at `{endpoint.records_path}`): original field names and JSON "
