@@ -1,13 +1,13 @@
-"""The daily job over the whole graph, and its 06:00 schedule in Kuala Lumpur."""
+"""The daily job over the whole graph, and its 06:00 schedule in Kuala Lumpur.
+
+The job takes its daily partitions from the assets it selects (all share ``daily_partitions``).
+"""
 
 import dagster as dg
-
-from mspo_pipeline.defs.partitions import daily_partitions
 
 mspo_daily = dg.define_asset_job(
     name="mspo_daily",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Capture today's MSPO snapshot and rebuild every layer for it.",
 )
 
