@@ -16,34 +16,7 @@ STATES = catalog.endpoint("states")
 URL = "http://127.0.0.1:1/api/spoc/get-spoc-list-public?page=1&pageSize=10"
 CONTEXT = ResponseContext(endpoint=SPOC, url=URL, status=200, partition="2026-11-22")
 
-SAMPLE = {
-    "entity_smallholder_id": 73042,
-    "entity_name": "JELI/ GUA MUSANG/ KRAI/ MACHANG",
-    "mpob_no": "832452001098",
-    "planted_area": "2.4300",
-    "certified_area": "2.4300",
-    "gps_coordinate_lat": "5.551060",
-    "gps_coordinate_long": "101.920321",
-    "geolocation": "5.551060, 101.920321",
-    "name": "ROSNANI BINTI IBRAHIM",
-    "stateId": 3,
-    "state": "Kelantan",
-    "daerahId": None,
-    "daerah": None,
-    "mukimId": None,
-    "mukim": None,
-    "lot_no": "14165",
-    "cert_status": "DELAYED",
-    "zoneId": 11,
-    "zone": "Zon Timur 2",
-    "cert_no": "MSPO-492/24",
-    "spoc_code": "D1",
-    "created_at": "2025-06-03T04:46:41.581Z",
-    "updated_at": "2024-07-24T01:17:06.101Z",
-    "track_id": "OPMC205946",
-    "record_status": "NO CHANGE",
-    "deleted": False,
-}
+SAMPLE = dict(SPOC.sample or {})
 
 
 def spoc_body(records: list[Any]) -> bytes:

@@ -24,58 +24,11 @@ from mspo_pipeline.lib.schemas import (
     table_schema,
 )
 
-SPOC_SAMPLE: dict[str, Any] = {
-    "entity_smallholder_id": 73042,
-    "entity_name": "JELI/ GUA MUSANG/ KRAI/ MACHANG",
-    "mpob_no": "832452001098",
-    "planted_area": "2.4300",
-    "certified_area": "2.4300",
-    "gps_coordinate_lat": "5.551060",
-    "gps_coordinate_long": "101.920321",
-    "geolocation": "5.551060, 101.920321",
-    "name": "ROSNANI BINTI IBRAHIM",
-    "stateId": 3,
-    "state": "Kelantan",
-    "daerahId": None,
-    "daerah": None,
-    "mukimId": None,
-    "mukim": None,
-    "lot_no": "14165",
-    "cert_status": "DELAYED",
-    "zoneId": 11,
-    "zone": "Zon Timur 2",
-    "cert_no": "MSPO-492/24",
-    "spoc_code": "D1",
-    "created_at": "2025-06-03T04:46:41.581Z",
-    "updated_at": "2024-07-24T01:17:06.101Z",
-    "track_id": "OPMC205946",
-    "record_status": "NO CHANGE",
-    "deleted": False,
-}
+SPOC_SAMPLE: dict[str, Any] = dict(endpoint("spoc_smallholders").sample or {})
 """001_4588b9e25b4b0202.txt: zone 11 named "Zon Timur 2", created after updated."""
 
-OSH_SAMPLE: dict[str, Any] = {
-    "entity_smallholder_id": 474748,
-    "entity_code": "ORS15721",
-    "entity_name": "FELDA LOK HENG BARAT",
-    "mpob_no": None,
-    "planted_area": "3.9520",
-    "certified_area": "3.9520",
-    "gps_coordinate_lat": "1.70941",
-    "gps_coordinate_long": "104.08802",
-    "name": "A.LATIF BIN BENU",
-    "stateId": 1,
-    "state": "Johor",
-    "daerahId": 4,
-    "daerah": "KOTA TINGGI",
-    "lot_no": "5722",
-    "cert_status": "EXPIRED",
-    "cert_no": "MYMS12195673",
-    "created_at": "2025-10-29T03:15:10.612Z",
-    "updated_at": "2024-07-24T01:17:06.101Z",
-    "track_id": "MTS0000014",
-}
-"""002_7c3cf5683692fa34.txt: mpob_no null, as it often is for OSH."""
+OSH_SAMPLE: dict[str, Any] = dict(endpoint("osh_smallholders").sample or {})
+"""002_7c3cf5683692fa34.txt: null mpob_no."""
 
 GM_SAMPLE: dict[str, Any] = {**SPOC_SAMPLE, "entity_smallholder_id": 9001, "gm_code": "GM01"}
 

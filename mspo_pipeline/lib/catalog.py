@@ -29,58 +29,64 @@ class Kind(StrEnum):
     SMALLHOLDERS = "smallholders"
 
 
-_SMALLHOLDER_FIELDS = (
-    "entity_smallholder_id",
-    "entity_name",
-    "mpob_no",
-    "planted_area",
-    "certified_area",
-    "gps_coordinate_lat",
-    "gps_coordinate_long",
-    "geolocation",
-    "name",
-    "stateId",
-    "state",
-    "daerahId",
-    "daerah",
-    "mukimId",
-    "mukim",
-    "lot_no",
-    "cert_status",
-    "zoneId",
-    "zone",
-    "cert_no",
-    "spoc_code",
-    "created_at",
-    "updated_at",
-    "track_id",
-    "record_status",
-    "deleted",
+_SPOC_SAMPLE: Mapping[str, object] = MappingProxyType(
+    {
+        "entity_smallholder_id": 73042,
+        "entity_name": "JELI/ GUA MUSANG/ KRAI/ MACHANG",
+        "mpob_no": "832452001098",
+        "planted_area": "2.4300",
+        "certified_area": "2.4300",
+        "gps_coordinate_lat": "5.551060",
+        "gps_coordinate_long": "101.920321",
+        "geolocation": "5.551060, 101.920321",
+        "name": "ROSNANI BINTI IBRAHIM",
+        "stateId": 3,
+        "state": "Kelantan",
+        "daerahId": None,
+        "daerah": None,
+        "mukimId": None,
+        "mukim": None,
+        "lot_no": "14165",
+        "cert_status": "DELAYED",
+        "zoneId": 11,
+        "zone": "Zon Timur 2",
+        "cert_no": "MSPO-492/24",
+        "spoc_code": "D1",
+        "created_at": "2025-06-03T04:46:41.581Z",
+        "updated_at": "2024-07-24T01:17:06.101Z",
+        "track_id": "OPMC205946",
+        "record_status": "NO CHANGE",
+        "deleted": False,
+    }
 )
-"""The SPOC sample record of ``001_4588b9e25b4b0202.txt``, in the order the API sends it."""
+"""The SPOC sample record of ``001_4588b9e25b4b0202.txt``, verbatim: zone id 11 named "Zon Timur 2"
+(zone 8's name) and created after it was updated, as real data is."""
 
-_OSH_FIELDS = (
-    "entity_smallholder_id",
-    "entity_code",
-    "entity_name",
-    "mpob_no",
-    "planted_area",
-    "certified_area",
-    "gps_coordinate_lat",
-    "gps_coordinate_long",
-    "name",
-    "stateId",
-    "state",
-    "daerahId",
-    "daerah",
-    "lot_no",
-    "cert_status",
-    "cert_no",
-    "created_at",
-    "updated_at",
-    "track_id",
+_OSH_SAMPLE: Mapping[str, object] = MappingProxyType(
+    {
+        "entity_smallholder_id": 474748,
+        "entity_code": "ORS15721",
+        "entity_name": "FELDA LOK HENG BARAT",
+        "mpob_no": None,
+        "planted_area": "3.9520",
+        "certified_area": "3.9520",
+        "gps_coordinate_lat": "1.70941",
+        "gps_coordinate_long": "104.08802",
+        "name": "A.LATIF BIN BENU",
+        "stateId": 1,
+        "state": "Johor",
+        "daerahId": 4,
+        "daerah": "KOTA TINGGI",
+        "lot_no": "5722",
+        "cert_status": "EXPIRED",
+        "cert_no": "MYMS12195673",
+        "created_at": "2025-10-29T03:15:10.612Z",
+        "updated_at": "2024-07-24T01:17:06.101Z",
+        "track_id": "MTS0000014",
+    }
 )
-"""The OSH sample record of ``002_7c3cf5683692fa34.txt`` (no zone, mukim, SPOC code, deleted)."""
+"""The OSH sample record of ``002_7c3cf5683692fa34.txt``, verbatim (no zone, mukim, SPOC code or
+delete flag; ``mpob_no`` null, as the docs say it often is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,8 @@ class Endpoint:
     """Query parameters the docs' examples send; the API accepts and ignores them."""
     documented: bool = True
     """False when the docs name the endpoint but show no sample record."""
+    sample: Mapping[str, object] | None = None
+    """The docs' own sample record, verbatim, where they show one."""
 
     @property
     def records_path(self) -> str:
@@ -231,7 +239,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "spoc/zone-state",
         ("zoneId", "stateId"),
         ("zoneId", "stateId", "state"),
-        16,
+        20,  # the docs' summary says 16 (one per state); split states appear once per zone
         "Which states each MSPO zone covers (a state split between zones appears once per zone).",
     ),
     _reference(
@@ -257,12 +265,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         kind=Kind.SMALLHOLDERS,
         records_at=("data", "results"),
         primary_key=("entity_smallholder_id",),
-        fields=_SMALLHOLDER_FIELDS,
+        fields=tuple(_SPOC_SAMPLE),
         expected_rows=306_000,
         raw_dir="raw/mspo/api/smallholders/spoc/list-public",
         raw_file="list-public.parquet",
         description="Independent smallholder plots certified through SPOC clusters.",
         params=_PAGINATION,
+        sample=_SPOC_SAMPLE,
     ),
     Endpoint(
         name="osh_smallholders",
@@ -270,12 +279,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         kind=Kind.SMALLHOLDERS,
         records_at=("data", "data"),
         primary_key=("entity_smallholder_id",),
-        fields=_OSH_FIELDS,
+        fields=tuple(_OSH_SAMPLE),
         expected_rows=47_500,
         raw_dir="raw/mspo/api/smallholders/osh/all-smallholder",
         raw_file="all-smallholder.parquet",
         description="Organised smallholder plots managed by FELDA, FELCRA, RISDA and the like.",
         params=_PAGINATION,
+        sample=_OSH_SAMPLE,
     ),
     Endpoint(
         name="gm_smallholders",
@@ -283,7 +293,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         kind=Kind.SMALLHOLDERS,
         records_at=("data", "results"),
         primary_key=("entity_smallholder_id",),
-        fields=(*_SMALLHOLDER_FIELDS, "gm_code"),
+        fields=(*_SPOC_SAMPLE, "gm_code"),
         expected_rows=2_300,
         raw_dir="raw/mspo/api/smallholders/groupmanager/list-public",
         raw_file="list-public.parquet",
