@@ -18,7 +18,6 @@ filesystem registered again when it is reopened: call ``build_warehouse`` again,
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from mspo_pipeline.lib.catalog import ENDPOINTS, Kind
+from mspo_pipeline.lib.storage import storage_options
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -87,14 +87,15 @@ def _literal(text: str) -> str:
 
 
 def _filesystem_for(data_root: str) -> AbstractFileSystem | None:
-    """gcsfs for a ``gs://`` root (application default credentials, or the emulator)."""
+    """gcsfs for a ``gs://`` root, with the IO manager's options: application default
+    credentials, or anonymous against ``STORAGE_EMULATOR_HOST`` (so a developer's own Google
+    credentials are never sent to an emulator). Importing ``storage`` has already told gcsfs to
+    skip the zonal-bucket probe that stalls 60 s per open against emulators."""
     if not data_root.startswith(("gs://", "gcs://")):
         return None
-    # gcsfs 2026.10 stalls 60 s per open against GCS emulators unless this is set before import.
-    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     import gcsfs
 
-    return gcsfs.GCSFileSystem()
+    return gcsfs.GCSFileSystem(**storage_options(data_root))
 
 
 def build_warehouse(
