@@ -310,3 +310,9 @@ def test_resource_inside_a_dagster_run_logs_to_the_run(server: Server) -> None:
     assert server.request_lines == ["GET /api/spoc/zones? HTTP/1.1"]
     logged = [record.user_message for record in instance.all_logs(run.run_id)]
     assert any(message.startswith("MSPO API zones: 0.0 MB in") for message in logged)
+
+
+def test_credentials_in_the_base_url_are_refused_before_they_reach_a_log() -> None:
+    with pytest.raises(ValueError, match="carries credentials") as raised:
+        MspoClient("https://user:s3cret@api.example.test/api")
+    assert "s3cret" not in str(raised.value)

@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -163,6 +163,12 @@ class MspoClient:
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        if urlsplit(base_url).password is not None or "@" in urlsplit(base_url).netloc:
+            # The URL goes into logs and every raw file's provenance: it must hold no secret.
+            raise ValueError(
+                "MSPO_API_BASE_URL carries credentials (user:password@host); the MSPO API is "
+                "public, and this URL is logged and stored with every snapshot: remove them"
+            )
         self.base_url = base_url
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.max_attempts = max_attempts
