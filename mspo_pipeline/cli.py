@@ -42,7 +42,26 @@ def _parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("DAGSTER_HOME") or ".dagster_home"),
         help="where the Dagster instance keeps the runs (default $DAGSTER_HOME or .dagster_home)",
     )
+
+    data_root_help = "local folder or gs://bucket (default $MSPO_DATA_ROOT, else ./data)"
+    warehouse = commands.add_parser(
+        "warehouse", help="write a DuckDB file with views over every layer and partition"
+    )
+    warehouse.add_argument("--data-root", default=None, help=data_root_help)
+    warehouse.add_argument("--output", type=Path, default=Path("warehouse.duckdb"))
+
+    sql = commands.add_parser(
+        "sql", help="query every layer and partition with DuckDB SQL (a shell, or one query)"
+    )
+    sql.add_argument("--data-root", default=None, help=data_root_help)
+    sql.add_argument("query", nargs="?", default=None, help="run this SQL, print, and exit")
     return parser
+
+
+def _data_root(given: str | None) -> str:
+    from mspo_pipeline.lib.storage import DEFAULT_DATA_ROOT
+
+    return given or os.environ.get("MSPO_DATA_ROOT") or DEFAULT_DATA_ROOT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_root=args.data_root,
             dagster_home=args.dagster_home,
         )
+    elif args.command == "warehouse":
+        from mspo_pipeline.sql import describe, write_warehouse
+
+        root = _data_root(args.data_root)
+        report = write_warehouse(root, args.output)
+        print(f"wrote {args.output}: {describe(report, root)}")
+        print(f"open it with duckdb.connect({str(args.output)!r}) or the duckdb CLI")
+        return 0 if report.views else 1
+    elif args.command == "sql":
+        from mspo_pipeline import sql
+
+        return sql.main(_data_root(args.data_root), args.query)
     return 0
 
 

@@ -141,4 +141,11 @@ def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) ->
         "and open http://127.0.0.1:3000. To materialise from the UI, start `./dev emulator` in "
         "another terminal and add MSPO_API_BASE_URL=http://127.0.0.1:8765/api."
     )
+    print(
+        "\nQuery every layer and partition with SQL (DuckDB; .help lists the views):\n"
+        f"  ./dev mspo sql --data-root {data_root}\n"
+        f'  ./dev mspo sql --data-root {data_root} "SELECT state, sum(certified_area) AS '
+        "certified_ha FROM smallholders_latest WHERE cert_status = 'ACTIVE' AND NOT deleted "
+        'GROUP BY state ORDER BY certified_ha DESC"'
+    )
     return 0 if result.success else 1

@@ -145,7 +145,7 @@ ANALYST_QUERIES: list[tuple[str, str]] = [
 SELECT state,
        count(*) AS smallholders,
        sum(certified_area) AS certified_ha,
-       avg(certified_area) AS avg_ha
+       round(avg(certified_area), 2) AS avg_ha
 FROM smallholders_latest
 WHERE cert_status = 'ACTIVE' AND NOT deleted
 GROUP BY state
@@ -191,7 +191,7 @@ ORDER BY expired_in_snapshot DESC, c.scheme, c.entity_smallholder_id
     (
         "Certified (ACTIVE) plots per state, day by day",
         """
-SELECT partition_date, state, sum(plots) AS certified_plots
+SELECT partition_date, state, sum(plots)::BIGINT AS certified_plots
 FROM certification_summary
 WHERE cert_status = 'ACTIVE'
 GROUP BY partition_date, state

@@ -1,0 +1,170 @@
+"""The curated layer at full scale, and a 7-day backfill of the whole graph, through Dagster.
+
+    .venv/bin/python -m benchmarks.curated [--rounds 3] [--scale 1.0] [--days 7]
+
+Untimed set-up: the emulator (in this process, a background thread) serves each of seven past
+days in turn and the raw layer captures it, so seven on-time raw partitions are stored.
+
+Timed, in-process Dagster runs on one local store and one instance (the code location's own
+``in_process_executor``), medians over ``--rounds``:
+
+- ``backfill``: the whole graph for the seven days, one run per day in date order, as the
+  backfill daemon launches them under ``one_run_per_day``. The raw steps keep the stored
+  snapshots (past days are never re-fetched); typed, validated, quarantine and curated are
+  rebuilt from them, and ``changes`` compares each day with the one before.
+- ``curated``: the four curated assets of the last day, from the validated frames already
+  stored (one Dagster run), and the same four plain functions without Dagster
+  (``curated_functions``: loading the validated Parquet files plus the DuckDB work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from mspo_pipeline.lib import curated, storage
+
+LAST_DAY = dt.date(2026, 11, 20)
+"""The emulator's reference date: the registers have their full-scale sizes on it."""
+CURATED = dg.AssetSelection.groups("curated")
+
+
+def _materialize(
+    graph: dg.Definitions,
+    selection: dg.AssetSelection,
+    day: str,
+    instance: dg.DagsterInstance,
+) -> None:
+    assets = [a for a in graph.assets or [] if isinstance(a, dg.AssetsDefinition | dg.AssetSpec)]
+    result = dg.materialize(
+        [*assets, *(graph.asset_checks or [])],
+        selection=selection,
+        partition_key=day,
+        resources=dict(graph.resources or {}),
+        instance=instance,
+        raise_on_error=False,
+    )
+    if not result.success:
+        failures = [
+            e.step_failure_data.error.message
+            for e in result.all_events
+            if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
+        ]
+        raise RuntimeError(f"run for {day} failed: {' | '.join(failures)}")
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def curated_functions(root: str, day: str, previous: str) -> int:
+    """The curated layer as plain functions: read the validated files, run the four queries."""
+
+    def validated(table: str) -> pl.DataFrame:
+        return storage.read_parquet(
+            storage.as_upath(storage.storage_path(root, ["validated", table], day))
+        )
+
+    before = storage.read_parquet(
+        storage.as_upath(storage.storage_path(root, ["curated", "smallholders"], previous))
+    )
+    with duckdb.connect() as conn:
+        geography = curated.geography(
+            conn, **{t: validated(t) for t in ("states", "zones", "zone_state", "spocs", "daerah")}
+        )
+        plots = curated.smallholders(
+            conn,
+            spoc=validated("spoc_smallholders"),
+            osh=validated("osh_smallholders"),
+            gm=validated("gm_smallholders"),
+            geography=geography,
+            partition=day,
+        )
+        curated.certification_summary(conn, plots)
+        found = curated.changes(
+            conn,
+            current=plots,
+            previous=before,
+            current_partition=day,
+            previous_partition=previous,
+        )
+    return found.height
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--days", type=int, default=7)
+    args = parser.parse_args()
+    days = [(LAST_DAY - dt.timedelta(days=n)).isoformat() for n in reversed(range(args.days))]
+
+    from mspo_pipeline.emulator.server import EmulatorServer
+
+    with tempfile.TemporaryDirectory() as tmp, EmulatorServer(scale=args.scale) as emulator:
+        root = str(Path(tmp) / "data")
+        os.environ["MSPO_API_BASE_URL"] = emulator.base_url
+        os.environ["MSPO_DATA_ROOT"] = root
+        os.environ["MSPO_LATE_CAPTURE"] = "refuse"  # every raw partition must be on time
+        os.environ["DAGSTER_HOME"] = tmp
+        from mspo_pipeline.definitions import defs
+
+        graph = defs()
+        instance = dg.DagsterInstance.ephemeral()
+        started = time.perf_counter()
+        for day in days:
+            emulator.set_date(dt.date.fromisoformat(day))
+            _materialize(graph, dg.AssetSelection.groups("raw"), day, instance)
+        print(
+            f"captured raw {days[0]}..{days[-1]} at scale {args.scale} in "
+            f"{time.perf_counter() - started:.0f} s (not timed below)",
+            flush=True,
+        )
+        emulator.set_date(LAST_DAY + dt.timedelta(days=1))  # nothing may be fetched for the past
+
+        backfill, per_day, dagster_curated, plain = [], [], [], []
+        for round_number in range(args.rounds):
+            times = []
+            for day in days:
+                started = time.perf_counter()
+                _materialize(graph, dg.AssetSelection.all(), day, instance)
+                times.append(time.perf_counter() - started)
+            backfill.append(sum(times))
+            per_day.append(statistics.median(times))
+            dagster_curated.append(_timed(lambda: _materialize(graph, CURATED, days[-1], instance)))
+            plain.append(_timed(lambda: curated_functions(root, days[-1], days[-2])))
+            print(f"round {round_number + 1}/{args.rounds} done", flush=True)
+
+        plots = pl.read_parquet(
+            storage.storage_path(root, ["curated", "smallholders"], days[-1])
+        ).height
+        changes = pl.read_parquet(storage.storage_path(root, ["curated", "changes"], days[-1]))
+
+    print(
+        f"\nscale {args.scale}: {plots:,} plots in curated.smallholders on {days[-1]}, "
+        f"{changes.height} change rows against {days[-2]}; {args.rounds} rounds, medians"
+    )
+    rows = [
+        ("curated layer, 1 partition (Dagster run)", dagster_curated),
+        ("curated layer, 1 partition (plain functions)", plain),
+        (f"backfill of the whole graph, {len(days)} days", backfill),
+        ("  of which one day (median)", per_day),
+    ]
+    for label, samples in rows:
+        print(f"{label:<48} {statistics.median(samples):>8.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""``mspo sql`` and ``mspo warehouse``: DuckDB over every layer and partition of the store.
+
+The views come from ``lib/warehouse.py`` and read the Parquet files in place. There may be no
+``duckdb`` command-line binary where the pipeline is installed (the Python package does not
+ship one), so ``mspo sql`` is a small shell on the Python package: SQL statements end with
+``;``, results print as DuckDB's own boxes, and ``.tables``, ``.help`` and ``.quit`` do what
+they do in the DuckDB CLI. Sessions run in UTC, so timestamps print the same for everyone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from mspo_pipeline.lib.warehouse import WarehouseReport, build_warehouse
+
+MAX_ROWS = 200
+"""Rows a result prints before DuckDB elides the middle."""
+PROMPT, CONTINUE = "mspo> ", "  ...> "
+HELP = """\
+Statements end with ';'. Views: smallholders, smallholders_latest, certification_summary,
+changes, geography, the reference tables (states, zones, zone_state, spocs, daerah, ...),
+raw_<endpoint>, typed_<table>, validated_<table>, quarantine_<table>. Every view has a
+partition_date column. Commands: .tables  .help  .quit"""
+
+
+def connect(
+    data_root: str, database: str = ":memory:"
+) -> tuple[duckdb.DuckDBPyConnection, WarehouseReport]:
+    """A UTC session with the warehouse views over ``data_root`` (in ``database``)."""
+    conn = duckdb.connect(database)
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn, build_warehouse(conn, data_root)
+
+
+def describe(report: WarehouseReport, data_root: str) -> str:
+    """One line for the user: how many views, and which have no files yet."""
+    text = f"{len(report.views)} views over {data_root}"
+    if not report.views:
+        return (
+            f"no tables under {data_root}: run `mspo demo --data-root {data_root}` or the "
+            "pipeline first, or pass the right --data-root (default $MSPO_DATA_ROOT or ./data)"
+        )
+    if report.skipped:
+        names = ", ".join(spec.name for spec in report.skipped)
+        text += f" (no files yet for {len(report.skipped)}: {names})"
+    return text
+
+
+def write_warehouse(data_root: str, output: Path) -> WarehouseReport:
+    """A DuckDB database file holding the views (not the data: it reads the store when queried)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    conn, report = connect(data_root, str(output))
+    conn.close()
+    return report
+
+
+def run(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run ``sql`` (one or more statements) and print the last result."""
+    result = conn.sql(sql)
+    if result is not None:
+        result.show(max_rows=MAX_ROWS)
+
+
+def _command(conn: duckdb.DuckDBPyConnection, line: str) -> bool:
+    """A dot command; False when the shell should stop."""
+    word = line.split(maxsplit=1)[0]
+    if word in (".quit", ".exit", ".q"):
+        return False
+    if word == ".tables":
+        names = conn.sql("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()
+        print("  ".join(name for (name,) in names))
+    elif word == ".help":
+        print(HELP)
+    else:
+        print(f"unknown command {word}; try .help")
+    return True
+
+
+def shell(conn: duckdb.DuckDBPyConnection, read: Callable[[str], str] = input) -> None:
+    """Read statements until ``.quit`` or end of input; an error is printed, not fatal."""
+    pending: list[str] = []
+    while True:
+        try:
+            line = read(CONTINUE if pending else PROMPT)
+        except EOFError:
+            print()
+            return
+        except KeyboardInterrupt:
+            print()
+            pending.clear()
+            continue
+        if not pending and line.strip().startswith("."):
+            if not _command(conn, line.strip()):
+                return
+            continue
+        pending.append(line)
+        if not line.rstrip().endswith(";"):
+            continue
+        statement = "\n".join(pending)
+        pending.clear()
+        try:
+            run(conn, statement)
+        except duckdb.Error as error:
+            print(f"Error: {error}")
+
+
+def main(data_root: str, query: str | None) -> int:
+    """``mspo sql``: run ``query`` and exit, or open the shell; 1 if the query fails."""
+    conn, report = connect(data_root)
+    print(describe(report, data_root), file=sys.stderr)
+    if query is not None:
+        try:
+            run(conn, query)
+        except duckdb.Error as error:
+            print(f"Error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input())
+    print(HELP)
+    shell(conn)
+    return 0
