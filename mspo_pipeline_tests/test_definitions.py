@@ -1,0 +1,63 @@
+"""The code location as Dagster sees it: a refactor that changes the graph is caught here."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from mspo_pipeline.definitions import defs
+from mspo_pipeline.defs.partitions import API_POOL, daily_partitions
+from mspo_pipeline.lib.catalog import ENDPOINTS
+
+REPO = Path(__file__).resolve().parent.parent
+PER_TABLE_LAYERS = ("raw", "typed", "validated", "quarantine")
+CURATED = ("geography", "smallholders", "certification_summary", "changes")
+
+
+def test_every_endpoint_has_every_layer_and_nothing_else_exists() -> None:
+    keys = {key.to_user_string() for key in defs().resolve_all_asset_keys()}
+    expected = {f"{layer}/{e.name}" for layer in PER_TABLE_LAYERS for e in ENDPOINTS}
+    expected |= {f"curated/{name}" for name in CURATED}
+    assert keys == expected
+    assert len(keys) == 4 * 14 + 4
+
+
+def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.partitions_def == daily_partitions, key
+        assert node.group_name == key.path[0], key
+
+
+def test_only_the_raw_captures_call_the_api_pool() -> None:
+    graph = defs().resolve_asset_graph()
+    for assets_def in graph.assets_defs:
+        pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
+        in_pool = pools == {API_POOL}
+        assert in_pool == all(key.path[0] == "raw" for key in assets_def.keys), assets_def.keys
+
+
+def test_the_daily_job_covers_the_whole_graph() -> None:
+    job = defs().resolve_job_def("mspo_daily")
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert selected == {key.to_user_string() for key in defs().resolve_all_asset_keys()}
+    assert isinstance(job.executor_def, dg.ExecutorDefinition)
+    assert job.executor_def.name == "in_process"
+
+
+def test_dagster_cli_validates_the_code_location() -> None:
+    dagster = Path(sys.executable).parent / "dagster"
+    completed = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Validation successful for code location mspo_pipeline" in (
+        completed.stdout + completed.stderr
+    )
