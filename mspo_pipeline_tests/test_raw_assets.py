@@ -234,3 +234,12 @@ def test_dagster_cli_materialises_a_partition(emulator: EmulatorServer, data_roo
     spoc = pl.read_parquet(raw_file(data_root, "spoc_smallholders", PINNED))
     assert spoc.height == len(emulator.records("spoc_smallholders"))
     assert raw_file(data_root, "zones", PINNED).is_file()
+
+
+def test_raw_columns_carry_the_docs_descriptions(data_root: Path) -> None:
+    result = pipeline.materialize(PINNED, "raw/spoc_smallholders")
+    schema = pipeline.materializations(result)["raw/spoc_smallholders"].metadata
+    columns = {c.name: c for c in schema["dagster/column_schema"].value.columns}
+    assert columns["stateId"].type == "Int64"
+    assert "state" in (columns["stateId"].description or "").lower()
+    assert columns["mpob_no"].description

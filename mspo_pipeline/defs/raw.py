@@ -19,6 +19,7 @@ from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.records import BadResponseError, read_records
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
+from mspo_pipeline.lib.schemas import table_schema
 from mspo_pipeline.lib.ui_metadata import frame_metadata
 
 RAW_GROUP = "raw"
@@ -151,7 +152,7 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 "attempts": response.attempts,
                 "duration_s": round(time.monotonic() - started, 3),
                 **drift,
-                **frame_metadata(frame),
+                **frame_metadata(frame, table_schema(endpoint.name).raw_descriptions),
             },
         )
 

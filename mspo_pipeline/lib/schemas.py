@@ -111,6 +111,11 @@ class TableSchema:
     def hard_cast_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if not c.soft_cast)
 
+    @property
+    def raw_descriptions(self) -> dict[str, str]:
+        """The docs' description of each field under the API's own name, for the raw layer."""
+        return {column.raw: column.description for column in self.columns}
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
