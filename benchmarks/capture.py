@@ -96,20 +96,31 @@ def run_raw(base_url: str, out_dir: Path) -> int:
     return _capture_raw(base_url, out_dir).height
 
 
-def run_typed_validated(base_url: str, out_dir: Path) -> int:
-    import polars as pl
-
+def _typed_step(out_dir: Path) -> None:
+    from mspo_pipeline.lib import storage
     from mspo_pipeline.lib.casting import to_typed
+
+    raw = storage.read_parquet(storage.as_upath(out_dir / "list-public.parquet"))
+    typed = to_typed(raw, SPOC).frame
+    storage.write_parquet_atomic(typed, storage.as_upath(out_dir / "typed.parquet"), {})
+
+
+def _validated_step(out_dir: Path) -> int:
+    from mspo_pipeline.lib import storage
     from mspo_pipeline.lib.validation import split_valid
 
-    _capture_raw(base_url, out_dir)  # the typed step starts from the stored file, as in a run
-    stored = pl.read_parquet(out_dir / "list-public.parquet")
-    typed = to_typed(stored, SPOC).frame
-    typed.write_parquet(out_dir / "typed.parquet", compression="zstd")
+    typed = storage.read_parquet(storage.as_upath(out_dir / "typed.parquet"))
     result = split_valid(typed, SPOC)
-    result.validated.write_parquet(out_dir / "validated.parquet", compression="zstd")
-    result.quarantine.write_parquet(out_dir / "quarantine.parquet", compression="zstd")
+    for name, frame in (("validated", result.validated), ("quarantine", result.quarantine)):
+        storage.write_parquet_atomic(frame, storage.as_upath(out_dir / f"{name}.parquet"), {})
     return result.validated.height + result.quarantine.height
+
+
+def run_typed_validated(base_url: str, out_dir: Path) -> int:
+    """The three steps of a run, each starting from the file the previous one stored."""
+    _capture_raw(base_url, out_dir)
+    _typed_step(out_dir)
+    return _validated_step(out_dir)
 
 
 RUNNERS: dict[str, Callable[[str, Path], int]] = {
