@@ -16,6 +16,7 @@ from mspo_pipeline.lib.capture import (
     server_time,
 )
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
+from mspo_pipeline.lib.drift import schema_drift
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.records import BadResponseError, read_records
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
@@ -34,11 +35,9 @@ class EmptySnapshotError(BadResponseError):
     """The API answered with no records for a register that is never empty."""
 
 
-def _field_drift(endpoint: Endpoint, frame: pl.DataFrame) -> dict[str, str]:
-    """Fields the catalogue does not list, and listed fields the API left out, by name."""
-    new = [name for name in frame.columns if name not in endpoint.fields]
-    missing = [name for name in endpoint.fields if name not in frame.columns]
-    return {"new_fields": ", ".join(new) or "none", "missing_fields": ", ".join(missing) or "none"}
+def _snapshot_metadata(endpoint: Endpoint, frame: pl.DataFrame) -> dict:
+    """Row count, column schema with the docs' field descriptions, and preview."""
+    return frame_metadata(frame, table_schema(endpoint.name).raw_descriptions)
 
 
 def _reuse_stored(
@@ -68,7 +67,7 @@ def _reuse_stored(
             "captured_at": provenance.get("captured_at", "unknown"),
             "late_capture": late,
             "source_url": provenance.get("source_url", "unknown"),
-            **frame_metadata(frame),
+            **_snapshot_metadata(endpoint, frame),
         },
     )
 
@@ -128,12 +127,9 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 f"this register is never empty (~{endpoint.expected_rows:,} records). Nothing was "
                 "written; any stored snapshot is untouched. Retry later."
             )
-        drift = _field_drift(endpoint, frame)
-        if drift["new_fields"] != "none" or drift["missing_fields"] != "none":
-            context.log.warning(
-                f"{endpoint.path}: the API's fields changed (new: {drift['new_fields']}; "
-                f"missing: {drift['missing_fields']}); every field is kept as sent"
-            )
+        drift = schema_drift(frame, endpoint.name)
+        if drift.has_drift:
+            context.log.warning(f"{drift.message}; the raw snapshot keeps every field as sent")
         if timing.late:
             context.log.warning(
                 f"{endpoint.path}: late capture: partition {partition} is filled with the "
@@ -151,8 +147,9 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 "response_bytes": response.bytes_received,
                 "attempts": response.attempts,
                 "duration_s": round(time.monotonic() - started, 3),
-                **drift,
-                **frame_metadata(frame, table_schema(endpoint.name).raw_descriptions),
+                "new_fields": ", ".join(field.name for field in drift.new_fields) or "none",
+                "missing_fields": ", ".join(drift.missing_fields) or "none",
+                **_snapshot_metadata(endpoint, frame),
             },
         )
 
