@@ -11,8 +11,9 @@ Contenders:
   ``pl.DataFrame(list_of_dicts)``, the casts and renames, a zstd Parquet write, as written,
   except that its casts are made non-strict: the docs' strict casts crash on the API's own dirty
   values ("N/A"). Its types come from the first 100 records (polars' default).
-- ``raw``: this project's raw capture (client → temp file → msgspec/NDJSON → polars → atomic
-  zstd Parquet with provenance), exactly the functions the raw asset calls.
+- ``raw``: this project's raw capture (client with ISA-L gzip → temp file → msgspec/NDJSON →
+  pyarrow against a sampled schema, or polars inference over every row → atomic zstd Parquet
+  with provenance), exactly the functions the raw asset calls.
 - ``typed_validated``: ``raw``, then the typed cast and the pandera validation with quarantine
   (what the docs' code does, and much more: every row kept, every rule checked).
 """
@@ -46,9 +47,8 @@ IMPORTS = {
     "raw": _OURS,
     "typed_validated": (*_OURS, "mspo_pipeline.lib.casting", "mspo_pipeline.lib.validation"),
 }
-"""Modules each contender needs, imported (and timed) before its work starts. pandera imports
-pandas whenever it is installed (dagster-gcp needs it): ~1.6 s that a Dagster run pays once per
-process, so the work is timed apart from the imports as well."""
+"""Modules each contender needs, imported (and timed) before its work starts. A Dagster run pays
+them once per process, so the work is timed apart from the imports as well."""
 
 
 def run_example(base_url: str, out_dir: Path) -> int:

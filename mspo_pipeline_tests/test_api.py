@@ -2,6 +2,7 @@
 
 import gzip
 import http.server
+import random
 import socket
 import threading
 import time
@@ -161,7 +162,9 @@ def test_params_and_plain_paths(server: Server, tmp_path: Path) -> None:
 
 
 def test_gzip_body_is_decoded_to_the_file_with_progress(server: Server, tmp_path: Path) -> None:
-    body = b'{"data": {"results": [' + b",".join([b'{"a": 1}'] * 400_000) + b"]}}"
+    rng = random.Random(3)  # random digits: ~6 MB that stay ~3 MB gzipped, so several chunks
+    records = (b'{"a": %d}' % rng.randrange(10**12) for _ in range(400_000))
+    body = b'{"data": {"results": [' + b",".join(records) + b"]}}"
     server.script = [reply(200, gzip.compress(body), {"Content-Encoding": "gzip"})]
     client, log = client_for(server, tmp_path, progress_every_bytes=1024 * 1024)
     with client, client.fetch(SPOC) as result:
@@ -170,8 +173,51 @@ def test_gzip_body_is_decoded_to_the_file_with_progress(server: Server, tmp_path
         assert result.headers["Content-Encoding"] == "gzip"
     assert server.headers[0]["Accept-Encoding"] == "gzip"
     progress = [line for line in log.infos if "MB received in" in line]
-    assert len(progress) == len(body) // (1024 * 1024)  # 1 MB chunks: one report per MB
+    # At most one report per MB of decoded body, and at least one per 1 MB chunk on the wire.
+    assert len(body) // (1024 * 1024) >= len(progress) >= 2
+    reported = [float(line.split(": ")[1].split(" MB")[0]) for line in progress]
+    assert reported == sorted(reported)
     assert "MB/s" in progress[0]
+
+
+def test_gzip_body_of_several_members_is_decoded_whole(server: Server, tmp_path: Path) -> None:
+    halves = (BODY[: len(BODY) // 2], BODY[len(BODY) // 2 :])
+    wire = b"".join(gzip.compress(half) for half in halves)  # RFC 1952 allows members in a row
+    server.script = [reply(200, wire, {"Content-Encoding": "gzip"})]
+    client, _ = client_for(server, tmp_path)
+    with client, client.fetch(ZONES) as result:
+        assert result.body_path.read_bytes() == BODY
+
+
+def test_gzip_stream_ending_mid_member_is_retried_as_cut_short(
+    server: Server, tmp_path: Path
+) -> None:
+    """The HTTP body is whole (its Content-Length matches), but the gzip stream inside stops."""
+    wire = gzip.compress(BODY)
+    server.script = [reply(200, wire[:-8], {"Content-Encoding": "gzip"}), reply(200, BODY)]
+    client, log = client_for(server, tmp_path)
+    with client, client.fetch(ZONES) as result:
+        assert (result.attempts, result.body_path.read_bytes()) == (2, BODY)
+    assert "cut short" in log.warnings[0] and "mid-member" in log.warnings[0]
+
+
+def test_corrupt_gzip_is_retried_then_reported(server: Server, tmp_path: Path) -> None:
+    server.script = [reply(200, b"\x1f\x8b" + b"garbage" * 10, {"Content-Encoding": "gzip"})]
+    client, _ = client_for(server, tmp_path, max_attempts=2)
+    with client, pytest.raises(MspoApiError) as raised:
+        client.fetch(ZONES)
+    assert "bad gzip data" in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_encoding_that_was_not_asked_for_fails_at_once(server: Server, tmp_path: Path) -> None:
+    server.script = [reply(200, b"\x00\x01", {"Content-Encoding": "br"})]
+    client, _ = client_for(server, tmp_path)
+    with client, pytest.raises(MspoApiError) as raised:
+        client.fetch(ZONES)
+    assert len(server.request_lines) == 1
+    assert "'br'" in str(raised.value) and "only gzip" in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_retries_5xx_and_429_honouring_capped_retry_after(server: Server, tmp_path: Path) -> None:

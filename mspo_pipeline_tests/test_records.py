@@ -7,7 +7,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from mspo_pipeline.lib import catalog
+from mspo_pipeline.emulator.server import EmulatorServer
+from mspo_pipeline.lib import catalog, records
 from mspo_pipeline.lib.records import BadResponseError, ResponseContext, read_records, records_frame
 
 SPOC = catalog.endpoint("spoc_smallholders")
@@ -51,10 +52,10 @@ def test_osh_and_reference_shapes() -> None:
     ]
 
 
-def test_unknown_fields_are_kept_after_the_first_records_order() -> None:
-    records = [{"b": 1, "a": 2}, {"a": 3, "c": "new", "b": 4}]
-    frame = records_frame(spoc_body(records), CONTEXT)
-    assert frame.columns == ["b", "a", "c"]
+def test_unknown_fields_are_kept_by_name_after_the_first_records_order() -> None:
+    rows = [{"b": 1, "a": 2}, {"a": 3, "d": 5, "c": "new", "b": 4}]
+    frame = records_frame(spoc_body(rows), CONTEXT)
+    assert frame.columns == ["b", "a", "c", "d"]
     assert frame["c"].to_list() == [None, "new"]
 
 
@@ -125,3 +126,79 @@ def test_pretty_printed_body_parses_record_by_record() -> None:
     body = json.dumps({"data": {"page_size": "10", "results": records}}, indent=2).encode()
     frame = records_frame(body, CONTEXT)
     assert frame.to_dicts() == records
+
+
+def ndjson(rows: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """All rows and the fast path's sample of them, as the parser builds them."""
+    lines = [json.dumps(row).encode() for row in rows]
+    step = max(1, len(lines) // records.SCHEMA_SAMPLE)
+    return b"\n".join(lines), b"\n".join(lines[::step])
+
+
+def test_every_emulator_table_takes_the_fast_path_and_matches_inference_over_every_row(
+    emulator: EmulatorServer,
+) -> None:
+    for endpoint in catalog.ENDPOINTS:
+        body = emulator.body(endpoint.name)
+        context = ResponseContext(endpoint, URL, 200, None)
+        parsed = records._ndjson(body, context)
+        assert parsed is not None, endpoint.name
+        table = records.read_with_sampled_schema(parsed.lines, parsed.sample)
+        assert table is not None, f"{endpoint.name} fell back to the slow path"
+        fast = pl.DataFrame(table)
+        slow = pl.read_ndjson(parsed.lines, infer_schema_length=None)
+        assert fast.equals(slow.select(fast.columns)), endpoint.name
+        assert fast.schema == slow.select(fast.columns).schema, endpoint.name
+        assert set(fast.columns) == set(slow.columns), endpoint.name
+
+
+LATE = 2 * records.SCHEMA_SAMPLE + 1
+"""An odd row index beyond the sample's reach (the sample takes every second row here)."""
+
+
+@pytest.mark.parametrize(
+    ("late_row", "column", "dtype", "values"),
+    [
+        ({"id": LATE, "x": 1, "n": None, "new": "field"}, "new", pl.String, ["field"]),
+        ({"id": LATE, "x": "N/A", "n": None}, "x", pl.String, ["1", "N/A"]),
+        ({"id": LATE, "x": 2.5, "n": None}, "x", pl.Float64, [1.0, 2.5]),
+        ({"id": LATE, "x": 1, "n": 7}, "n", pl.Int64, [None, 7]),
+        ({"id": LATE, "x": True, "n": None}, "x", pl.String, ["1", "true"]),
+    ],
+    ids=["new field", "string in integers", "fraction in integers", "value in nulls", "bool"],
+)
+def test_a_record_the_sample_missed_sends_the_parse_to_inference_over_every_row(
+    late_row: dict[str, Any], column: str, dtype: pl.DataType, values: list[Any]
+) -> None:
+    rows = [{"id": index, "x": 1, "n": None} for index in range(2 * records.SCHEMA_SAMPLE + 2)]
+    rows[LATE] = late_row
+    lines, sample = ndjson(rows)
+    assert late_row not in [json.loads(line) for line in sample.split(b"\n")]
+
+    assert records.read_with_sampled_schema(lines, sample) is None
+    frame = records_frame(spoc_body(rows), CONTEXT)
+    assert frame.height == len(rows)
+    assert frame.schema[column] == dtype
+    assert frame[column].drop_nulls().unique(maintain_order=True).to_list() == [
+        value for value in values if value is not None
+    ]
+    assert frame.row(LATE, named=True)["id"] == LATE
+
+
+def test_an_integer_in_a_float_column_stays_on_the_fast_path_as_a_float() -> None:
+    rows = [{"x": 0.5}] * (2 * records.SCHEMA_SAMPLE + 2)
+    rows[LATE] = {"x": 3}
+    lines, sample = ndjson(rows)
+    table = records.read_with_sampled_schema(lines, sample)
+    assert table is not None
+    frame = pl.DataFrame(table)
+    assert frame.schema["x"] == pl.Float64
+    assert frame["x"][LATE] == 3.0
+    assert frame.equals(pl.read_ndjson(lines, infer_schema_length=None))
+
+
+def test_a_null_record_is_refused_before_the_fast_path_could_read_it_as_empty() -> None:
+    rows: list[Any] = [{"x": 1}] * (2 * records.SCHEMA_SAMPLE + 2)
+    rows[LATE] = None
+    with pytest.raises(BadResponseError, match=f"record {LATE} at 'data.results' is not a JSON"):
+        records_frame(spoc_body(rows), CONTEXT)

@@ -14,15 +14,17 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
+from isal import isal_zlib
 from requests.adapters import HTTPAdapter
 
 import mspo_pipeline
@@ -332,7 +334,6 @@ class MspoClient:
         try:
             with os.fdopen(descriptor, "wb") as body:
                 received = self._stream(endpoint, response, body, started, log)
-            self._check_complete(response, received)
         except requests.RequestException as error:
             body_path.unlink(missing_ok=True)
             raise _Retryable(
@@ -368,9 +369,23 @@ class MspoClient:
         started: float,
         log: Log,
     ) -> int:
-        received = 0
+        """Write the decoded body to ``body``; returns its size. Checks it arrived whole."""
+        encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+        make_decoder = _DECODERS.get(encoding)
+        if make_decoder is None:
+            raise MspoApiError(
+                f"MSPO API {endpoint.name}: {response.url} answered with Content-Encoding "
+                f"{encoding!r}, but only gzip was accepted; the server ignores Accept-Encoding",
+                endpoint=endpoint.name,
+                url=response.url,
+                status=response.status_code,
+            )
+        decoder = make_decoder()
+        received = on_wire = 0
         next_report = self.progress_every_bytes
-        for chunk in response.iter_content(chunk_size=MB):
+        for wire_chunk in _wire_chunks(response):
+            on_wire += len(wire_chunk)
+            chunk = decoder.decode(wire_chunk)
             body.write(chunk)
             received += len(chunk)
             if received >= next_report:
@@ -381,19 +396,85 @@ class MspoClient:
                 )
                 while next_report <= received:
                     next_report += self.progress_every_bytes
+        body.write(decoder.finish())
+        _check_complete(response, on_wire)
         return received
 
-    @staticmethod
-    def _check_complete(response: requests.Response, received: int) -> None:
-        """A body shorter than its Content-Length is a cut connection, even if urllib3 let it by."""
-        declared = response.headers.get("Content-Length")
-        if declared is None or not declared.isdigit():
-            return
-        on_wire = response.raw.tell() if "Content-Encoding" in response.headers else received
-        if on_wire < int(declared):
-            raise requests.exceptions.ChunkedEncodingError(
-                f"received {on_wire} of the {declared} bytes the Content-Length announced"
-            )
+
+def _check_complete(response: requests.Response, on_wire: int) -> None:
+    """A body shorter than its Content-Length is a cut connection, even if urllib3 let it by."""
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and on_wire < int(declared):
+        raise requests.exceptions.ChunkedEncodingError(
+            f"received {on_wire} of the {declared} bytes the Content-Length announced"
+        )
+
+
+def _wire_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as sent (still encoded), with urllib3's errors as requests' own.
+
+    ``iter_content`` would decode gzip with zlib; ``_GzipBody`` does it with ISA-L, twice as
+    fast on the SPOC body (~40 MB gzipped).
+    """
+    try:
+        yield from response.raw.stream(MB, decode_content=False)
+    except urllib3.exceptions.ProtocolError as error:
+        raise requests.exceptions.ChunkedEncodingError(error) from error
+    except urllib3.exceptions.ReadTimeoutError as error:
+        raise requests.exceptions.ConnectionError(error) from error
+    except urllib3.exceptions.SSLError as error:
+        raise requests.exceptions.SSLError(error) from error
+
+
+class _Decoder(Protocol):
+    def decode(self, data: bytes, /) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class _IdentityBody:
+    def decode(self, data: bytes, /) -> bytes:
+        return data
+
+    def finish(self) -> bytes:
+        return b""
+
+
+_GZIP_ERROR = cast("type[Exception]", isal_zlib.error)  # isal's stub types it as an instance
+
+
+class _GzipBody:
+    """Decodes a gzip body (one member or several, RFC 1952) chunk by chunk, with ISA-L."""
+
+    def __init__(self) -> None:
+        self._member = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+        self._member_open = False
+
+    def decode(self, data: bytes, /) -> bytes:
+        parts: list[bytes] = []
+        try:
+            while data:
+                parts.append(self._member.decompress(data))
+                self._member_open = not self._member.eof
+                if self._member_open:
+                    break
+                data = self._member.unused_data
+                self._member = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+        except _GZIP_ERROR as error:
+            raise requests.exceptions.ContentDecodingError(f"bad gzip data: {error}") from error
+        return b"".join(parts)
+
+    def finish(self) -> bytes:
+        if self._member_open:
+            raise requests.exceptions.ChunkedEncodingError("the gzip stream ends mid-member")
+        return b""
+
+
+_DECODERS: dict[str, Callable[[], _Decoder]] = {
+    "identity": _IdentityBody,
+    "gzip": _GzipBody,
+    "x-gzip": _GzipBody,
+}
 
 
 class _Writable(Protocol):
