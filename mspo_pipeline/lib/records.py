@@ -181,9 +181,9 @@ class _Ndjson:
     """The first record's keys, in its order."""
 
 
-def _joined(records: list[msgspec.Raw]) -> bytes:
+def _joined(records: list[msgspec.Raw], *, body_has_newlines: bool) -> bytes:
     ndjson = b"\n".join(records)  # Raw slices of the body: one copy, nothing parsed
-    if ndjson.count(b"\n") != len(records) - 1:
+    if body_has_newlines and ndjson.count(b"\n") != len(records) - 1:
         # A pretty-printed body: newlines can only be whitespace between tokens (inside JSON
         # strings they are escaped), so blanking them keeps every record intact on one line.
         ndjson = b"\n".join(bytes(record).replace(b"\n", b" ") for record in records)
@@ -201,9 +201,10 @@ def _ndjson(body: bytes, context: ResponseContext) -> _Ndjson | None:
         return None
     _check_objects(records, context, body)
     step = max(1, len(records) // SCHEMA_SAMPLE)
+    newlines = b"\n" in body  # a memchr: far cheaper than counting them in every record
     return _Ndjson(
-        lines=_joined(records),
-        sample=_joined(records[::step]),
+        lines=_joined(records, body_has_newlines=newlines),
+        sample=_joined(records[::step], body_has_newlines=newlines),
         first_keys=list(msgspec.json.decode(records[0], type=dict[str, msgspec.Raw])),
     )
 
