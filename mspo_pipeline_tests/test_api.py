@@ -52,6 +52,27 @@ def cut(sent: bytes, declared: int) -> Action:
     return act
 
 
+def chunked(parts: list[bytes], headers: dict[str, str], *, finish: bool = True) -> Action:
+    """Send ``parts`` with chunked transfer coding (no Content-Length); ``finish=False`` drops
+    the connection before the closing zero-length chunk."""
+
+    def act(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        for name, value in {"Transfer-Encoding": "chunked", **headers}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        for part in parts:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        if finish:
+            handler.wfile.write(b"0\r\n\r\n")
+            return
+        handler.wfile.flush()
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+
+    return act
+
+
 def stall(seconds: float) -> Action:
     def act(handler: http.server.BaseHTTPRequestHandler) -> None:
         time.sleep(seconds)
@@ -187,6 +208,19 @@ def test_gzip_body_of_several_members_is_decoded_whole(server: Server, tmp_path:
     client, _ = client_for(server, tmp_path)
     with client, client.fetch(ZONES) as result:
         assert result.body_path.read_bytes() == BODY
+
+
+def test_chunked_gzip_body_is_decoded_and_a_missing_last_chunk_retried(
+    server: Server, tmp_path: Path
+) -> None:
+    wire = gzip.compress(BODY)
+    parts = [wire[:10], wire[10:25], wire[25:]]
+    gzipped = {"Content-Encoding": "gzip"}
+    server.script = [chunked(parts, gzipped, finish=False), chunked(parts, gzipped)]
+    client, log = client_for(server, tmp_path)
+    with client, client.fetch(ZONES) as result:
+        assert (result.attempts, result.body_path.read_bytes()) == (2, BODY)
+    assert "cut short" in log.warnings[0]
 
 
 def test_gzip_stream_ending_mid_member_is_retried_as_cut_short(
