@@ -14,6 +14,8 @@ Contenders:
 - ``raw``: this project's raw capture (client with ISA-L gzip → temp file → msgspec/NDJSON →
   pyarrow against a sampled schema, or polars inference over every row → atomic zstd Parquet
   with provenance), exactly the functions the raw asset calls.
+- ``floor``: not this project's code, and not a contender: a bare capture (body in memory, types
+  from 100 records, no checks), to show what wall time is within reach at all.
 - ``typed_validated``: ``raw``, then the typed cast and the pandera validation with quarantine
   (what the docs' code does, and much more: every row kept, every rule checked).
 """
@@ -33,17 +35,18 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
 
 SPOC = "spoc_smallholders"
-CONTENDERS = ("example", "raw", "typed_validated")
+CONTENDERS = ("example", "floor", "raw", "typed_validated")
 
 _OURS = ("mspo_pipeline.lib.api", "mspo_pipeline.lib.records", "mspo_pipeline.lib.storage")
 IMPORTS = {
     "example": ("polars", "requests"),
+    "floor": ("msgspec", "polars", "requests"),
     "raw": _OURS,
     "typed_validated": (*_OURS, "mspo_pipeline.lib.casting", "mspo_pipeline.lib.validation"),
 }
@@ -73,6 +76,30 @@ def run_example(base_url: str, out_dir: Path) -> int:
     )
     df.write_parquet(out_dir / "spoc-list-public.parquet", compression="zstd")
     return df.height
+
+
+def run_floor(base_url: str, out_dir: Path) -> int:
+    """Not a contender: a bare capture with every guarantee dropped, for scale.
+
+    The body in memory (no temp file), msgspec down to the records, polars' default inference
+    from 100 records (lossy), a plain zstd write: no checks, no provenance, no atomic rename.
+    """
+    import msgspec
+    import polars as pl
+    import requests
+
+    envelope = msgspec.defstruct(
+        "Envelope",
+        [("data", msgspec.defstruct("Data", [("results", list[msgspec.Raw])]))],
+    )
+    url = f"{base_url}/spoc/get-spoc-list-public"
+    response = requests.get(url, params={"page": 1, "pageSize": 10}, timeout=600)
+    response.raise_for_status()
+    decoded: Any = msgspec.json.decode(response.content, type=envelope)
+    records = decoded.data.results
+    frame = pl.read_ndjson(b"\n".join(records))
+    frame.write_parquet(out_dir / "floor.parquet", compression="zstd")
+    return frame.height
 
 
 def _capture_raw(base_url: str, out_dir: Path) -> pl.DataFrame:
@@ -125,6 +152,7 @@ def run_typed_validated(base_url: str, out_dir: Path) -> int:
 
 RUNNERS: dict[str, Callable[[str, Path], int]] = {
     "example": run_example,
+    "floor": run_floor,
     "raw": run_raw,
     "typed_validated": run_typed_validated,
 }
