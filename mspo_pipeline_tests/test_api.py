@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 import mspo_pipeline
-from mspo_pipeline.lib import catalog
+from mspo_pipeline.lib import api, catalog
 from mspo_pipeline.lib.api import (
     MspoApiError,
     MspoClient,
@@ -221,6 +221,29 @@ def test_chunked_gzip_body_is_decoded_and_a_missing_last_chunk_retried(
     with client, client.fetch(ZONES) as result:
         assert (result.attempts, result.body_path.read_bytes()) == (2, BODY)
     assert "cut short" in log.warnings[0]
+
+
+def test_gzip_bomb_is_decoded_in_bounded_pieces() -> None:
+    plain = bytes(64 * 1024 * 1024)  # 64 MB of zeros: ~64 KB on the wire
+    wire = gzip.compress(plain)
+    decoder = api._GzipBody()
+    pieces = list(decoder.decode(wire))
+    assert max(len(piece) for piece in pieces) <= api._DECODED_PIECE
+    assert b"".join(pieces) + decoder.finish() == plain
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 10**9])
+def test_gzip_decoding_does_not_depend_on_how_the_wire_is_cut(chunk_size: int) -> None:
+    rng = random.Random(chunk_size)
+    plain = b"".join(b"%d," % rng.randrange(10**6) for _ in range(20_000)) + bytes(300_000)
+    wire = gzip.compress(plain[:70_000]) + gzip.compress(plain[70_000:])
+    decoder = api._GzipBody()
+    out = [
+        piece
+        for start in range(0, len(wire), chunk_size)
+        for piece in decoder.decode(wire[start : start + chunk_size])
+    ]
+    assert b"".join(out) + decoder.finish() == plain
 
 
 def test_gzip_stream_ending_mid_member_is_retried_as_cut_short(

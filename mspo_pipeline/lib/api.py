@@ -14,7 +14,7 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -385,9 +385,9 @@ class MspoClient:
         next_report = self.progress_every_bytes
         for wire_chunk in _wire_chunks(response):
             on_wire += len(wire_chunk)
-            chunk = decoder.decode(wire_chunk)
-            body.write(chunk)
-            received += len(chunk)
+            for chunk in decoder.decode(wire_chunk):
+                body.write(chunk)
+                received += len(chunk)
             if received >= next_report:
                 elapsed = time.monotonic() - started
                 log.info(
@@ -396,9 +396,10 @@ class MspoClient:
                 )
                 while next_report <= received:
                     next_report += self.progress_every_bytes
-        body.write(decoder.finish())
+        tail = decoder.finish()
+        body.write(tail)
         _check_complete(response, on_wire)
-        return received
+        return received + len(tail)
 
 
 def _check_complete(response: requests.Response, on_wire: int) -> None:
@@ -427,20 +428,23 @@ def _wire_chunks(response: requests.Response) -> Iterator[bytes]:
 
 
 class _Decoder(Protocol):
-    def decode(self, data: bytes, /) -> bytes: ...
+    def decode(self, data: bytes, /) -> Iterable[bytes]: ...
 
     def finish(self) -> bytes: ...
 
 
 class _IdentityBody:
-    def decode(self, data: bytes, /) -> bytes:
-        return data
+    def decode(self, data: bytes, /) -> Iterable[bytes]:
+        return (data,)
 
     def finish(self) -> bytes:
         return b""
 
 
 _GZIP_ERROR = cast("type[Exception]", isal_zlib.error)  # isal's stub types it as an instance
+_DECODED_PIECE = 4 * MB
+"""Most output one decompress call makes: a small body that inflates enormously (a gzip bomb)
+goes to the temp file piece by piece instead of swelling in memory."""
 
 
 class _GzipBody:
@@ -450,24 +454,33 @@ class _GzipBody:
         self._member = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         self._member_open = False
 
-    def decode(self, data: bytes, /) -> bytes:
-        parts: list[bytes] = []
+    def decode(self, data: bytes, /) -> Iterator[bytes]:
         try:
             while data:
-                parts.append(self._member.decompress(data))
-                self._member_open = not self._member.eof
-                if self._member_open:
-                    break
-                data = self._member.unused_data
-                self._member = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+                piece = self._member.decompress(data, _DECODED_PIECE)
+                if piece:
+                    yield piece
+                if self._member.eof:  # a member ended: what follows starts the next one
+                    data = self._member.unused_data
+                    self._member = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+                    self._member_open = False
+                else:
+                    data = self._member.unconsumed_tail
+                    self._member_open = True
         except _GZIP_ERROR as error:
             raise requests.exceptions.ContentDecodingError(f"bad gzip data: {error}") from error
-        return b"".join(parts)
 
     def finish(self) -> bytes:
-        if self._member_open:
+        """What the last member still holds; the stream must end where a member does."""
+        if not self._member_open:
+            return b""
+        try:
+            tail = self._member.flush()
+        except _GZIP_ERROR as error:
+            raise requests.exceptions.ContentDecodingError(f"bad gzip data: {error}") from error
+        if not self._member.eof:
             raise requests.exceptions.ChunkedEncodingError("the gzip stream ends mid-member")
-        return b""
+        return tail
 
 
 _DECODERS: dict[str, Callable[[], _Decoder]] = {
