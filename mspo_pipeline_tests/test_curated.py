@@ -16,6 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mspo_pipeline.lib import curated
+from mspo_pipeline.lib.schemas import table_schema
 
 UTC = pl.Datetime("us", "UTC")
 _COMMON_HEAD: dict[str, Any] = {
@@ -450,6 +451,14 @@ def test_smallholders_aligns_the_three_registers(day1: pl.DataFrame) -> None:
     gm = day1.filter(pl.col("scheme") == "GM")
     assert gm["gm_code"].to_list() == ["GM01", "GM01"]
     assert day1.filter(pl.col("scheme") != "GM")["gm_code"].null_count() == day1.height - 2
+
+
+def test_every_tidy_column_of_every_register_reaches_smallholders(day1: pl.DataFrame) -> None:
+    """The aligned columns are read off the tidy schemas: none is left behind or retyped."""
+    for scheme, table in curated.REGISTER_TABLES.items():
+        for column in table_schema(table).columns:
+            name = column.name if column.name in day1.columns else f"{column.name}_reported"
+            assert day1.schema[name] == column.dtype, (scheme, column.name)
 
 
 def test_smallholders_names_come_from_the_references(day1: pl.DataFrame) -> None:

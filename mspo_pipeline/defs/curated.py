@@ -39,8 +39,6 @@ SUMMARY_KEY = dg.AssetKey(["curated", "certification_summary"])
 CHANGES_KEY = dg.AssetKey(["curated", "changes"])
 
 REFERENCE_TABLES = ("states", "zones", "zone_state", "spocs", "daerah")
-REGISTERS = {"spoc": "spoc_smallholders", "osh": "osh_smallholders", "gm": "gm_smallholders"}
-"""Input name of each validated smallholder register."""
 NO_BASELINE = "none: first partition"
 """``compared_with`` when no earlier partition of ``curated/smallholders`` is stored."""
 
@@ -130,7 +128,10 @@ def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
         "`state_mismatch`, `state_not_in_zone`, `unknown_spoc_code`, `unknown_daerah`.",
     ),
     ins={
-        **{name: dg.AssetIn(key=["validated", table]) for name, table in REGISTERS.items()},
+        **{
+            scheme.lower(): dg.AssetIn(key=["validated", table])
+            for scheme, table in curated.REGISTER_TABLES.items()
+        },
         "geography": dg.AssetIn(key=GEOGRAPHY_KEY),
     },
 )

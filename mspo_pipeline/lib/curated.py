@@ -41,7 +41,15 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-SCHEMES = ("SPOC", "OSH", "GM")
+from mspo_pipeline.lib.schemas import SOFT_FLAGS, UTC_DATETIME, table_schema
+
+REGISTER_TABLES = {
+    "SPOC": "spoc_smallholders",
+    "OSH": "osh_smallholders",
+    "GM": "gm_smallholders",
+}
+"""The validated table each scheme's plots come from."""
+SCHEMES = tuple(REGISTER_TABLES)
 """Values of ``curated.smallholders.scheme``, one per smallholder register."""
 
 KEY = ("scheme", "entity_smallholder_id")
@@ -49,8 +57,8 @@ KEY = ("scheme", "entity_smallholder_id")
 
 CHANGE_TYPES = ("new", "removed", "changed")
 
-_GPS_FLAGS = ("flag_gps_missing", "flag_gps_zero", "flag_gps_outside_malaysia", "flag_gps_swapped")
-_SOFT_FLAGS = ("flag_certified_above_planted", *_GPS_FLAGS, "flag_created_after_updated")
+_SOFT_FLAGS = tuple(flag.name for flag in SOFT_FLAGS)
+_GPS_FLAGS = tuple(name for name in _SOFT_FLAGS if name.startswith("flag_gps_"))
 REFERENCE_FLAGS = (
     "zone_mismatch",
     "state_mismatch",
@@ -60,48 +68,56 @@ REFERENCE_FLAGS = (
 )
 """Flags ``smallholders`` sets where a row disagrees with the reference tables."""
 
+_SQL_TYPES: Mapping[pl.DataType, str] = {
+    pl.Int64(): "BIGINT",
+    pl.Int32(): "INTEGER",
+    pl.Float64(): "DOUBLE",
+    pl.String(): "VARCHAR",
+    pl.Boolean(): "BOOLEAN",
+    UTC_DATETIME: "TIMESTAMPTZ",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class _Column:
     name: str
     sql_type: str
-    osh: bool = True
-    """OSH sends this column (SPOC sends every column but ``entity_code`` and ``gm_code``)."""
+    schemes: frozenset[str]
+    """The schemes whose validated table has this column."""
 
 
-_SOURCE_COLUMNS = (
-    _Column("entity_smallholder_id", "BIGINT"),
-    _Column("entity_code", "VARCHAR"),
-    _Column("spoc_code", "VARCHAR", osh=False),
-    _Column("gm_code", "VARCHAR", osh=False),
-    _Column("entity_name", "VARCHAR"),
-    _Column("mpob_no", "VARCHAR"),
-    _Column("name", "VARCHAR"),
-    _Column("planted_area", "DOUBLE"),
-    _Column("certified_area", "DOUBLE"),
-    _Column("gps_coordinate_lat", "DOUBLE"),
-    _Column("gps_coordinate_long", "DOUBLE"),
-    _Column("state_id", "INTEGER"),
-    _Column("state", "VARCHAR"),
-    _Column("daerah_id", "INTEGER"),
-    _Column("daerah", "VARCHAR"),
-    _Column("mukim_id", "INTEGER", osh=False),
-    _Column("mukim", "VARCHAR", osh=False),
-    _Column("lot_no", "VARCHAR"),
-    _Column("zone_id", "INTEGER", osh=False),
-    _Column("zone", "VARCHAR", osh=False),
-    _Column("cert_no", "VARCHAR"),
-    _Column("cert_status", "VARCHAR"),
-    _Column("track_id", "VARCHAR"),
-    _Column("record_status", "VARCHAR", osh=False),
-    _Column("deleted", "BOOLEAN", osh=False),
-    _Column("created_at", "TIMESTAMPTZ"),
-    _Column("updated_at", "TIMESTAMPTZ"),
-    *(_Column(flag, "BOOLEAN") for flag in _SOFT_FLAGS),
-)
+def _source_columns() -> tuple[_Column, ...]:
+    """The tidy columns of the three registers, aligned, then the soft flags all three carry.
+
+    Read off ``schemas`` so a column added to a register's tidy schema reaches ``smallholders``
+    without a second declaration. Order: each register's own order, merged (a column one
+    register alone has follows the column it follows there).
+    """
+    schemas = {scheme: table_schema(table) for scheme, table in REGISTER_TABLES.items()}
+    order: list[str] = []
+    dtypes: dict[str, pl.DataType] = {}
+    for schema in schemas.values():
+        previous = None
+        for column in schema.columns:
+            if column.name not in dtypes:
+                order.insert(order.index(previous) + 1 if previous else 0, column.name)
+                dtypes[column.name] = column.dtype
+            previous = column.name
+    aligned = tuple(
+        _Column(
+            name,
+            _SQL_TYPES[dtypes[name]],
+            frozenset(s for s, schema in schemas.items() if name in schema.column_names),
+        )
+        for name in order
+    )
+    every_scheme = frozenset(REGISTER_TABLES)
+    return (*aligned, *(_Column(flag, "BOOLEAN", every_scheme) for flag in _SOFT_FLAGS))
+
+
+_SOURCE_COLUMNS = _source_columns()
 """The validated columns ``smallholders`` aligns across the three registers."""
 
-_ONLY_IN = {"entity_code": "OSH", "gm_code": "GM"}
 _CANONICAL = {"state": "st", "daerah": "d", "zone": "z"}
 """Alias of the reference lookup giving each reported name its canonical one."""
 
@@ -112,12 +128,6 @@ CHANGE_COLUMNS = tuple(
 )
 """The columns ``changes`` compares: the plot's own data as sent (deletion is reported as a
 removal, derived names and flags would report reference or rule changes as plot changes)."""
-
-
-def _expected(scheme: str, column: _Column) -> bool:
-    if column.name in _ONLY_IN:
-        return _ONLY_IN[column.name] == scheme
-    return column.osh or scheme != "OSH"
 
 
 def partition_date(partition: str) -> dt.date:
@@ -231,7 +241,7 @@ def geography(
 
 def _scheme_select(scheme: str, view: str, frame: pl.DataFrame, partition: str) -> str:
     """One register's rows in the aligned column order, with NULL where it has no such column."""
-    expected = [c for c in _SOURCE_COLUMNS if _expected(scheme, c)]
+    expected = [c for c in _SOURCE_COLUMNS if scheme in c.schemes]
     missing = [c.name for c in expected if c.name not in frame.columns]
     if missing:
         raise ValueError(
@@ -242,7 +252,7 @@ def _scheme_select(scheme: str, view: str, frame: pl.DataFrame, partition: str) 
         )
     items = []
     for column in _SOURCE_COLUMNS:
-        if _expected(scheme, column):
+        if scheme in column.schemes:
             items.append(f"{column.name}::{column.sql_type} AS {column.name}")
         elif column.name == "deleted":
             items.append("FALSE AS deleted")
