@@ -61,3 +61,22 @@ def test_dagster_cli_validates_the_code_location() -> None:
     assert "Validation successful for code location mspo_pipeline" in (
         completed.stdout + completed.stderr
     )
+
+
+def test_a_run_process_does_not_load_pandas() -> None:
+    """pandera imports pandas whenever it can (~1.5 s and ~60 MB in every run process): no
+    dependency may bring it back (dagster-gcp did, through dagster-pandas)."""
+    code = (
+        "import sys, mspo_pipeline.definitions, mspo_pipeline.lib.validation; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip() == "[]"
