@@ -112,7 +112,7 @@ def _capture_raw(base_url: str, out_dir: Path) -> pl.DataFrame:
     with MspoClient(base_url) as client, client.fetch(spoc) as response:
         frame = read_records(
             response.body_path, spoc, url=response.url, status=response.status, partition=None
-        )
+        ).frame
     target = storage.as_upath(out_dir / "list-public.parquet")
     provenance = storage.provenance_metadata({"source_url": response.url})
     storage.write_parquet_atomic(frame, target, provenance)

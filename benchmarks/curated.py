@@ -91,6 +91,7 @@ def curated_functions(root: str, day: str, previous: str) -> int:
             gm=validated("gm_smallholders"),
             geography=geography,
             partition=day,
+            captures=curated.on_time(day),
         )
         curated.certification_summary(conn, plots)
         found = curated.changes(

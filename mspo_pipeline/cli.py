@@ -1,10 +1,11 @@
-"""The ``mspo`` command: the emulator, the demo and the analysts' SQL shell."""
+"""The ``mspo`` command: the emulator, the demo, the analysts' SQL shell and the capture status."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,13 +56,61 @@ def _parser() -> argparse.ArgumentParser:
     )
     sql.add_argument("--data-root", default=None, help=data_root_help)
     sql.add_argument("query", nargs="?", default=None, help="run this SQL, print, and exit")
+
+    status = commands.add_parser(
+        "status",
+        help="which recent days were captured on time, late or not at all (from raw footers)",
+    )
+    status.add_argument("--days", type=_positive, default=14, help="days to show (default 14)")
+    status.add_argument("--data-root", default=None, help=data_root_help)
+
+    release = commands.add_parser(
+        "release-runs",
+        help="mark runs killed without a trace failed and free their concurrency pool slots",
+        description=(
+            "Without RUN_ID: release the runs whose process on this host is gone, and free the "
+            "slots still held by runs that have ended. With RUN_IDs: release those runs, unless "
+            "their process is alive on this host. Uses the instance in $DAGSTER_HOME."
+        ),
+    )
+    release.add_argument("run_ids", nargs="*", metavar="RUN_ID")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _data_root(given: str | None) -> str:
     from mspo_pipeline.lib.storage import DEFAULT_DATA_ROOT
 
     return given or os.environ.get("MSPO_DATA_ROOT") or DEFAULT_DATA_ROOT
+
+
+def _release_runs(run_ids: Sequence[str]) -> int:
+    """``mspo release-runs``: what every run does at its start, on demand (see README)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        print(
+            "mspo release-runs: set DAGSTER_HOME to the instance's folder (where dagster.yaml is)",
+            file=sys.stderr,
+        )
+        return 2
+    import dagster as dg
+
+    from mspo_pipeline.lib import crashed_runs
+
+    with dg.DagsterInstance.get() as instance:
+        if run_ids:
+            released, refused = crashed_runs.release_named_runs(instance, run_ids)
+        else:
+            released, refused = crashed_runs.release_all(instance), []
+    print(crashed_runs.summary(released))
+    for refusal in refused:
+        print(f"not released: {refusal}", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mspo_pipeline import sql
 
         return sql.main(_data_root(args.data_root), args.query)
+    elif args.command == "status":
+        from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day
+        from mspo_pipeline.lib.ledger import status_report
+
+        try:
+            first = first_day(os.environ.get(FIRST_DAY_ENV))
+        except ValueError as error:
+            print(f"mspo status: {error}", file=sys.stderr)
+            return 2
+        print(status_report(_data_root(args.data_root), days=args.days, first_day=first))
+    elif args.command == "release-runs":
+        return _release_runs(args.run_ids)
     return 0
 
 

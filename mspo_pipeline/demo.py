@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from mspo_pipeline.lib.capture import today_in_malaysia
+from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day, today_in_malaysia
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
@@ -99,12 +99,27 @@ def _checks(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(lines)
 
 
+def demo_first_day(data_root: Path) -> str:
+    """The first partition the demo's definitions and UI show: ``MSPO_FIRST_DAY`` if set, else
+    the oldest day already captured under ``data_root``, else today, so a newcomer's UI lists no
+    missing days that were never meant to be captured (and offers no backfill to fabricate them).
+    """
+    from mspo_pipeline.lib.ledger import stored_days
+
+    given = os.environ.get(FIRST_DAY_ENV, "").strip()
+    if given:
+        return first_day(given).isoformat()
+    return min([*stored_days(str(data_root)), today_in_malaysia()]).isoformat()
+
+
 def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) -> int:
     """Run the demo; the exit code is 0 when every step succeeded."""
     from mspo_pipeline.emulator.server import EmulatorServer
 
     partition = today_in_malaysia().isoformat()
     data_root = data_root.absolute()
+    history_starts = demo_first_day(data_root)
+    os.environ[FIRST_DAY_ENV] = history_starts  # read when the definitions load, just below
     print(f"==> starting the MSPO API emulator (scale {scale}, seed {seed})", flush=True)
     with EmulatorServer(scale=scale, seed=seed) as emulator:
         os.environ["MSPO_API_BASE_URL"] = emulator.base_url
@@ -137,7 +152,7 @@ def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) ->
     print(
         "\nLook at it in the Dagster UI (runs, asset metadata, checks, lineage):\n"
         f"  DAGSTER_HOME={dagster_home.absolute()} MSPO_DATA_ROOT={data_root} "
-        f"{Path(sys.executable).parent / 'dagster'} dev\n"
+        f"{FIRST_DAY_ENV}={history_starts} {Path(sys.executable).parent / 'dagster'} dev\n"
         "and open http://127.0.0.1:3000. To materialise from the UI, start `./dev emulator` in "
         "another terminal and add MSPO_API_BASE_URL=http://127.0.0.1:8765/api."
     )
@@ -147,5 +162,9 @@ def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) ->
         f'  ./dev mspo sql --data-root {data_root} "SELECT state, sum(certified_area) AS '
         "certified_ha FROM smallholders_latest WHERE cert_status = 'ACTIVE' AND NOT deleted "
         'GROUP BY state ORDER BY certified_ha DESC"'
+    )
+    print(
+        "\nWhich days were captured on time, late or not at all:\n"
+        f"  {FIRST_DAY_ENV}={history_starts} ./dev mspo status --data-root {data_root}"
     )
     return 0 if result.success else 1

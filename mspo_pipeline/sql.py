@@ -24,8 +24,11 @@ PROMPT, CONTINUE = "mspo> ", "  ...> "
 HELP = """\
 Statements end with ';'. Views: smallholders, smallholders_latest, certification_summary,
 changes, geography, the reference tables (states, zones, zone_state, spocs, daerah, ...),
-raw_<endpoint>, typed_<table>, validated_<table>, quarantine_<table>. Every view has a
-partition_date column. Commands: .tables  .help  .quit"""
+raw_<endpoint>, typed_<table>, validated_<table>, quarantine_<table>, and captures (on_time,
+late or missing per day and endpoint). Every view has a partition_date column, except
+plot_history (one row per plot and version, newest partition), with the table macros
+smallholders_as_of(day) and plot_timeline(scheme, id).
+Commands: .tables  .help  .quit"""
 
 
 def connect(

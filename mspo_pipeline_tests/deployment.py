@@ -155,7 +155,9 @@ def postgres_cluster() -> Iterator[Postgres]:
     coords = Postgres("127.0.0.1", free_port(), "dagster", password, "dagster")
 
     def run(*argv: str) -> None:
-        done = subprocess.run(argv, user=user, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            argv, user=user, capture_output=True, text=True, timeout=180, check=False
+        )
         if done.returncode != 0:
             raise DeploymentError(
                 f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}\n"
@@ -194,6 +196,7 @@ def postgres_cluster() -> Iterator[Postgres]:
                 [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                 user=user,
                 capture_output=True,
+                timeout=120,
                 check=False,
             )
         shutil.rmtree(root, ignore_errors=True)

@@ -26,7 +26,10 @@ def definitions() -> dg.Definitions:
 def resources() -> dict[str, Any]:
     bound = dict(definitions().resources or {})
     api: MspoApi = bound["mspo_api"]
-    bound["mspo_api"] = api.model_copy(update=FAST_RETRIES)
+    # Built anew, not ``model_copy(update=...)``: that changes the object but not the config
+    # Dagster initialises the resource from, so runs kept the default backoff (seconds per retry).
+    settings = {name: getattr(api, name) for name in api.model_fields_set}  # EnvVars stay EnvVars
+    bound["mspo_api"] = MspoApi(**{**settings, **FAST_RETRIES})
     return bound
 
 

@@ -1,5 +1,10 @@
-"""The API client against scripted HTTP servers on 127.0.0.1 that record the raw request line."""
+"""The API client against scripted HTTP servers on 127.0.0.1 that record the raw request line.
 
+The same servers stand behind the real raw asset for what only a scripted server can do (a 404,
+a plain-HTTP port spoken to with TLS, a body counted byte by byte).
+"""
+
+import datetime as dt
 import gzip
 import http.server
 import random
@@ -8,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
@@ -18,10 +25,13 @@ from mspo_pipeline.lib import api, catalog
 from mspo_pipeline.lib.api import (
     MspoApiError,
     MspoClient,
+    ResponseHead,
     endpoint_url,
     retry_after_seconds,
 )
+from mspo_pipeline.lib.capture import CaptureGate, LateCaptureRefusedError, LatePolicy
 from mspo_pipeline.lib.resources import MspoApi
+from mspo_pipeline_tests import pipeline
 
 Action = Callable[[http.server.BaseHTTPRequestHandler], None]
 
@@ -71,6 +81,52 @@ def chunked(parts: list[bytes], headers: dict[str, str], *, finish: bool = True)
         handler.connection.shutdown(socket.SHUT_RDWR)
 
     return act
+
+
+def reply_with_only(status: int, body: bytes, headers: dict[str, str]) -> Action:
+    """Like ``reply``, but with no header of http.server's own (it adds ``Date: ...``)."""
+
+    def act(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response_only(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return act
+
+
+@dataclass
+class Sent:
+    """How much of a body the server wrote before the client hung up."""
+
+    body_bytes: int = 0
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+def large_body(size: int, headers: dict[str, str], sent: Sent) -> Action:
+    """``size`` zero bytes in 64 KB writes, counted, until done or the client closes."""
+
+    def act(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response_only(200)
+        for name, value in {"Content-Length": str(size), **headers}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        chunk = bytes(64 * 1024)
+        try:
+            while sent.body_bytes < size:
+                handler.wfile.write(chunk)
+                sent.body_bytes += len(chunk)
+        except OSError:  # the client closed the connection
+            handler.close_connection = True
+        finally:
+            sent.finished.set()
+
+    return act
+
+
+def http_date(when: dt.datetime) -> str:
+    return format_datetime(when.astimezone(dt.UTC), usegmt=True)
 
 
 def stall(seconds: float) -> Action:
@@ -323,15 +379,20 @@ def test_client_error_fails_at_once_with_an_actionable_message(
     server.script = [reply(404, b"<html>Not Found</html>")]
     client, _ = client_for(server, tmp_path)
     with client, pytest.raises(MspoApiError) as raised:
-        client.fetch(ZONES)
+        client.fetch(ZONES, partition="2026-11-30")
     message = str(raised.value)
+    url = f"{server.base_url}/spoc/zones?"
     assert len(server.request_lines) == 1
-    assert f"{server.base_url}/spoc/zones?" in message
-    assert "zones" in message
-    assert "HTTP 404" in message
-    assert "<html>Not Found</html>" in message
+    assert message.startswith("endpoint 'zones' (partition 2026-11-30): ")
+    assert f"URL {url}, HTTP 404; the body starts with '<html>Not Found</html>'." in message
     assert "MSPO_API_BASE_URL" in message
-    assert raised.value.status == 404
+    error = raised.value
+    assert (error.endpoint, error.partition, error.url, error.status) == (
+        "zones",
+        "2026-11-30",
+        url,
+        404,
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -348,19 +409,39 @@ def test_gives_up_after_max_attempts(server: Server, tmp_path: Path) -> None:
     assert "retry later" in message
 
 
-def test_connection_refused_is_retried_then_reported(tmp_path: Path) -> None:
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (a connection to it is refused)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+def test_connection_refused_is_retried_then_reported(tmp_path: Path) -> None:
     sleeps = Sleeps()
     client = MspoClient(
-        f"http://127.0.0.1:{port}/api", max_attempts=2, sleep=sleeps, log=Recorder()
+        f"http://127.0.0.1:{unused_port()}/api", max_attempts=2, sleep=sleeps, log=Recorder()
     )
     with client, pytest.raises(MspoApiError) as raised:
-        client.fetch(STATES)
+        client.fetch(STATES, partition="2026-11-30")
     assert len(sleeps.waits) == 1
+    assert "(partition 2026-11-30)" in str(raised.value)
     assert "no HTTP status" in str(raised.value)
-    assert raised.value.status is None
+    assert (raised.value.status, raised.value.partition) == (None, "2026-11-30")
+
+
+def test_tls_to_a_plain_http_port_fails_at_once_without_a_status(
+    server: Server, tmp_path: Path
+) -> None:
+    server.script = [reply(200, BODY)]
+    client, _ = client_for(server, tmp_path)
+    client.base_url = server.base_url.replace("http://", "https://")
+    with client, pytest.raises(MspoApiError) as raised:
+        client.fetch(ZONES, partition="2026-11-30")
+    message = str(raised.value)
+    assert message.startswith("endpoint 'zones' (partition 2026-11-30): the TLS handshake failed")
+    assert f"URL {client.base_url}/spoc/zones?, no HTTP status." in message
+    assert "MSPO_CA_BUNDLE" in message
+    assert server.request_lines == []  # the plain server never saw a request it could parse
 
 
 def test_tls_opt_out_warns_every_time_and_a_missing_bundle_fails(tmp_path: Path) -> None:
@@ -375,6 +456,51 @@ def test_tls_opt_out_warns_every_time_and_a_missing_bundle_fails(tmp_path: Path)
     bundle.write_text("not checked until a request is made")
     with MspoClient(ca_bundle=str(bundle)) as client:
         assert client.session.verify == str(bundle)
+
+
+def test_date_is_read_case_insensitively_and_judged_before_the_body(
+    server: Server, tmp_path: Path
+) -> None:
+    """A proxy that lowercases header names must not make the capture use our own clock."""
+    served = "Fri, 20 Nov 2026 01:02:03 GMT"
+    server.script = [reply_with_only(200, BODY, {"date": served})]
+    client, _ = client_for(server, tmp_path)
+    # Our clock says the 25th: only the server's lowercase `date:` makes this capture on time.
+    gate = CaptureGate(
+        "2026-11-20", LatePolicy.REFUSE, clock=lambda: dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    )
+    seen: list[tuple[ResponseHead, list[Path]]] = []
+
+    def judge(head: ResponseHead) -> None:
+        seen.append((head, list(tmp_path.iterdir())))
+        gate(head)
+
+    with client, client.fetch(ZONES, partition="2026-11-20", on_headers=judge) as result:
+        assert result.headers["Date"] == result.headers["DATE"] == served
+        assert result.body_path.read_bytes() == BODY
+    assert gate.timing.captured_at == dt.datetime(2026, 11, 20, 1, 2, 3, tzinfo=dt.UTC)
+    [(head, files_then)] = seen
+    assert (head.endpoint, head.partition, head.status) == ("zones", "2026-11-20", 200)
+    assert head.url == f"{server.base_url}/spoc/zones?"
+    assert files_then == []  # judged before the body had anywhere to go
+
+
+def test_a_refusal_on_the_headers_stops_the_download_and_is_not_retried(
+    server: Server, tmp_path: Path
+) -> None:
+    size = 64 * api.MB
+    sent = Sent()
+    late = http_date(dt.datetime(2026, 11, 23, 2, tzinfo=dt.UTC))  # 3 days after the partition
+    server.script = [large_body(size, {"Date": late}, sent)]
+    client, _ = client_for(server, tmp_path)
+    gate = CaptureGate("2026-11-20", LatePolicy.REFUSE)
+    with client, pytest.raises(LateCaptureRefusedError, match=r"\(partition 2026-11-20\)"):
+        client.fetch(ZONES, partition="2026-11-20", on_headers=gate)
+    assert sent.finished.wait(10)
+    # What was written before the client hung up fits in the sockets' buffers: far from all.
+    assert sent.body_bytes < size // 2
+    assert len(server.request_lines) == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resource_fetches_on_one_shared_client(server: Server, tmp_path: Path) -> None:
@@ -419,3 +545,107 @@ def test_credentials_in_the_base_url_are_refused_before_they_reach_a_log() -> No
     with pytest.raises(ValueError, match="carries credentials") as raised:
         MspoClient("https://user:s3cret@api.example.test/api")
     assert "s3cret" not in str(raised.value)
+
+
+@dataclass(frozen=True)
+class CaptureFailure:
+    """One way a capture fails, as the real raw asset meets it."""
+
+    script: Callable[[], list[Action]]
+    status: str
+    """How the message states the HTTP status."""
+    says: str
+    """A fragment of the message that tells the reader what went wrong or what to do."""
+    scheme: str = "http"
+    refused: bool = False
+    """Point the pipeline at a port nothing listens on instead of the scripted server."""
+
+
+def _served_in(days: int) -> list[Action]:
+    """A good body whose server clock is ``days`` ahead, sent as a lowercase ``date:`` header."""
+    later = http_date(dt.datetime.now(dt.UTC) + dt.timedelta(days=days))
+    return [reply_with_only(200, BODY, {"date": later})]
+
+
+CAPTURE_FAILURES = {
+    "5xx retries exhausted": CaptureFailure(
+        lambda: [reply(503, b"busy")], "HTTP 503", "retry later"
+    ),
+    "429 retries exhausted": CaptureFailure(
+        lambda: [reply(429, b"slow down", {"Retry-After": "1"})], "HTTP 429", "rate-limiting"
+    ),
+    "404 not retried": CaptureFailure(
+        lambda: [reply(404, b"<html>Not Found</html>")], "HTTP 404", "catalog.py"
+    ),
+    "TLS to a plain HTTP port": CaptureFailure(
+        lambda: [reply(200, BODY)], "no HTTP status", "MSPO_CA_BUNDLE", scheme="https"
+    ),
+    "connection refused": CaptureFailure(
+        list, "no HTTP status", "check MSPO_API_BASE_URL", refused=True
+    ),
+    "unexpected Content-Encoding": CaptureFailure(
+        lambda: [reply(200, b"\x00\x01", {"Content-Encoding": "br"})], "HTTP 200", "'br'"
+    ),
+    "body cut short beyond retries": CaptureFailure(
+        lambda: [cut(BODY[:10], declared=len(BODY))], "HTTP 200", "cut short"
+    ),
+    "HTML page": CaptureFailure(
+        lambda: [reply(200, b"<html><body>Scheduled maintenance</body></html>")],
+        "HTTP 200",
+        "Scheduled maintenance",
+    ),
+    "not JSON": CaptureFailure(lambda: [reply(200, b"{not json")], "HTTP 200", "{not json"),
+    "empty snapshot": CaptureFailure(
+        lambda: [reply(200, b'{"data": []}')], "HTTP 200", "never empty"
+    ),
+    "late capture refused": CaptureFailure(
+        lambda: _served_in(days=3), "HTTP 200", "MSPO_LATE_CAPTURE=allow"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(CAPTURE_FAILURES))
+def test_every_capture_failure_names_endpoint_partition_url_and_status(
+    kind: str, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a user reads when today's capture fails, whatever failed, through the real asset."""
+    failure = CAPTURE_FAILURES[kind]
+    server.script = failure.script() or [reply(200, BODY)]
+    port = unused_port() if failure.refused else urlsplit(server.base_url).port
+    base_url = f"{failure.scheme}://127.0.0.1:{port}/api"
+    data = tmp_path / "data"
+    monkeypatch.setenv("MSPO_API_BASE_URL", base_url)
+    monkeypatch.setenv("MSPO_DATA_ROOT", str(data))
+    # Refuse late captures: every other kind is dated today by the server, so only the late one
+    # (dated by a lowercase `date:` header) can trip it.
+    monkeypatch.setenv("MSPO_LATE_CAPTURE", "refuse")
+    today = pipeline.today()
+
+    result = pipeline.materialize(today, "raw/zones")
+
+    assert not result.success
+    message = pipeline.failure_messages(result)
+    assert f"endpoint 'zones' (partition {today}): " in message, message
+    assert f"URL {base_url}/spoc/zones?, {failure.status}" in message, message
+    assert failure.says in message, message
+    assert not list(data.rglob("*.parquet"))
+
+
+def test_the_raw_asset_refuses_a_late_capture_before_downloading_it(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = 64 * api.MB
+    sent = Sent()
+    server.script = [large_body(size, {"Date": http_date(dt.datetime.now(dt.UTC))}, sent)]
+    monkeypatch.setenv("MSPO_API_BASE_URL", server.base_url)
+    monkeypatch.setenv("MSPO_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("MSPO_LATE_CAPTURE", "refuse")
+    missed = pipeline.today() - dt.timedelta(days=2)
+
+    result = pipeline.materialize(missed, "raw/zones")
+
+    assert not result.success
+    assert "MSPO_LATE_CAPTURE=refuse" in pipeline.failure_messages(result)
+    assert sent.finished.wait(10)
+    assert sent.body_bytes < size // 2  # the headers decided it: the body was left unsent
+    assert len(server.request_lines) == 1

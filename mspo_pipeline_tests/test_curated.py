@@ -7,7 +7,7 @@ kind of change built in on purpose; the helpers are shared with ``test_warehouse
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import duckdb
@@ -381,10 +381,20 @@ EXPECTED_CHANGES = {
 
 
 def build_smallholders(
-    conn: duckdb.DuckDBPyConnection, registers: dict[str, pl.DataFrame], partition: str
+    conn: duckdb.DuckDBPyConnection,
+    registers: dict[str, pl.DataFrame],
+    partition: str,
+    captures: Mapping[str, curated.Capture] | None = None,
 ) -> pl.DataFrame:
+    """``curated.smallholders`` of ``registers``, captured on time unless ``captures`` says."""
     geo = curated.geography(conn, **REFERENCES)
-    return curated.smallholders(conn, **registers, geography=geo, partition=partition)
+    return curated.smallholders(
+        conn,
+        **registers,
+        geography=geo,
+        partition=partition,
+        captures=captures or curated.on_time(partition),
+    )
 
 
 @pytest.fixture
@@ -612,7 +622,11 @@ def test_changes_without_a_baseline_are_empty(
     assert result.is_empty()
     assert result.columns == [
         "partition_date",
+        "snapshot_date",
+        "late_capture",
         "compared_with",
+        "compared_snapshot_date",
+        "compared_late_capture",
         "scheme",
         "entity_smallholder_id",
         "change_type",
@@ -654,3 +668,98 @@ def test_registered_views_do_not_outlive_the_call(
     curated.certification_summary(conn, day1)
     views = conn.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     assert views == []
+
+
+LATE_SPOC = {
+    "SPOC": curated.Capture(dt.date(2026, 11, 24), True),
+    "OSH": curated.Capture(dt.date(2026, 11, 21), False),
+    "GM": curated.Capture(dt.date(2026, 11, 21), False),
+}
+"""Day 2 with the SPOC register backfilled three days late, OSH and GM captured on time."""
+
+
+def _captures_by_scheme(frame: pl.DataFrame, *columns: str) -> dict[str, tuple[Any, ...]]:
+    rows = frame.select("scheme", *columns).unique().sort("scheme")
+    assert rows.get_column("scheme").is_unique().all(), "one capture per scheme and day"
+    return {row[0]: tuple(row[1:]) for row in rows.iter_rows()}
+
+
+def test_capture_is_read_off_the_raw_footer() -> None:
+    on_time = {"snapshot_date": "2026-11-20", "late_capture": "false", "lag_days": "0"}
+    late = {"snapshot_date": "2026-11-23", "late_capture": "true", "lag_days": "3"}
+    assert curated.Capture.from_provenance(on_time, "2026-11-20") == curated.Capture(
+        dt.date(2026, 11, 20), False
+    )
+    assert curated.Capture.from_provenance(late, "2026-11-20") == curated.Capture(
+        dt.date(2026, 11, 23), True
+    )
+    # An older footer with only captured_at: 17:00 UTC is already the next day in Malaysia.
+    older = {"captured_at": "2026-11-20T17:00:00+00:00"}
+    assert curated.Capture.from_provenance(older, "2026-11-20") == curated.Capture(
+        dt.date(2026, 11, 21), True
+    )
+    assert curated.Capture.from_provenance({}, "2026-11-20") == curated.Capture(None, None)
+
+
+def test_smallholders_say_which_register_each_scheme_is(conn: duckdb.DuckDBPyConnection) -> None:
+    frame = build_smallholders(conn, frames(SPOC_DAY2, OSH_DAY2, GM_DAY1), "2026-11-21", LATE_SPOC)
+    assert frame.columns[:3] == ["partition_date", "snapshot_date", "late_capture"]
+    assert frame.schema["snapshot_date"] == pl.Date
+    assert frame.schema["late_capture"] == pl.Boolean
+    assert _captures_by_scheme(frame, "snapshot_date", "late_capture") == {
+        scheme: (capture.snapshot_date, capture.late_capture)
+        for scheme, capture in LATE_SPOC.items()
+    }
+
+
+def test_smallholders_refuse_a_scheme_without_a_capture(conn: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ValueError, match="no capture .* for scheme\\(s\\) GM"):
+        build_smallholders(
+            conn,
+            frames(SPOC_DAY1, OSH_DAY1, GM_DAY1),
+            "2026-11-20",
+            {k: v for k, v in curated.on_time("2026-11-20").items() if k != "GM"},
+        )
+
+
+def test_summary_and_changes_carry_the_captures_of_both_days(
+    conn: duckdb.DuckDBPyConnection, day1: pl.DataFrame
+) -> None:
+    day2 = build_smallholders(conn, frames(SPOC_DAY2, OSH_DAY2, GM_DAY1), "2026-11-21", LATE_SPOC)
+    summary = curated.certification_summary(conn, day2)
+    assert _captures_by_scheme(summary, "snapshot_date", "late_capture") == {
+        scheme: (capture.snapshot_date, capture.late_capture)
+        for scheme, capture in LATE_SPOC.items()
+    }
+    found = curated.changes(
+        conn,
+        current=day2,
+        previous=day1,
+        current_partition="2026-11-21",
+        previous_partition="2026-11-20",
+    )
+    columns = ("snapshot_date", "late_capture", "compared_snapshot_date", "compared_late_capture")
+    day1_on_time = (dt.date(2026, 11, 20), False)
+    assert _captures_by_scheme(found, *columns) == {
+        "SPOC": (dt.date(2026, 11, 24), True, *day1_on_time),
+        "OSH": (dt.date(2026, 11, 21), False, *day1_on_time),
+    }
+
+
+def test_changes_name_a_frame_without_capture_columns(
+    conn: duckdb.DuckDBPyConnection, day1: pl.DataFrame, day2: pl.DataFrame
+) -> None:
+    with pytest.raises(ValueError, match="smallholders of 2026-11-20 lack snapshot_date"):
+        curated.changes(
+            conn,
+            current=day2,
+            previous=day1.drop("snapshot_date", "late_capture"),
+            current_partition="2026-11-21",
+            previous_partition="2026-11-20",
+        )
+    restored = curated.with_captures(
+        day1.drop("snapshot_date", "late_capture"),
+        curated.on_time("2026-11-20"),
+        partition="2026-11-20",
+    )
+    assert_frame_equal(restored, day1)

@@ -13,15 +13,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from mspo_pipeline import sql
 from mspo_pipeline.defs.curated import (
     CHANGES_KEY,
     CURATED_GROUP,
     GEOGRAPHY_KEY,
+    HISTORY_KEY,
     NO_BASELINE,
+    NO_HISTORY,
     SMALLHOLDERS_KEY,
     SUMMARY_KEY,
     stored_partitions,
@@ -38,7 +42,7 @@ DAYS = ("2026-11-01", "2026-11-18", "2026-11-19", "2026-11-21")
 BASELINES = {"2026-11-18": "2026-11-01", "2026-11-19": "2026-11-18", "2026-11-21": "2026-11-19"}
 """The partition each day's ``changes`` must compare with: the newest stored before it."""
 SCHEMES = {"spoc_smallholders": "SPOC", "osh_smallholders": "OSH", "gm_smallholders": "GM"}
-CURATED_KEYS = (GEOGRAPHY_KEY, SMALLHOLDERS_KEY, SUMMARY_KEY, CHANGES_KEY)
+CURATED_KEYS = (GEOGRAPHY_KEY, SMALLHOLDERS_KEY, SUMMARY_KEY, CHANGES_KEY, HISTORY_KEY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +52,13 @@ class Store:
 
 
 def materialize_days(
-    emulator: EmulatorServer, root: Path, days: tuple[str, ...]
+    emulator: EmulatorServer,
+    root: Path,
+    days: tuple[str, ...],
+    served: Mapping[str, dt.date] | None = None,
 ) -> dict[str, dg.ExecuteInProcessResult]:
-    """The whole graph for each day in turn, the emulator serving that day, into ``root``."""
+    """The whole graph for each day in turn, the emulator serving that day (or the day
+    ``served`` names for it: a late capture), into ``root``."""
     instance = dg.DagsterInstance.ephemeral()
     runs = {}
     with pytest.MonkeyPatch.context() as env:
@@ -59,7 +67,7 @@ def materialize_days(
         env.setenv("MSPO_LATE_CAPTURE", "allow")
         try:
             for day in days:
-                emulator.set_date(dt.date.fromisoformat(day))
+                emulator.set_date((served or {}).get(day) or dt.date.fromisoformat(day))
                 runs[day] = pipeline.materialize(day, instance=instance)
         finally:
             emulator.set_date(EMULATOR_DATE)
@@ -105,13 +113,18 @@ def test_curated_assets_in_the_graph() -> None:
     }
     assert graph.get(SUMMARY_KEY).parent_keys == {SMALLHOLDERS_KEY}
     assert graph.get(CHANGES_KEY).parent_keys == {SMALLHOLDERS_KEY, CHANGES_KEY}
+    assert graph.get(HISTORY_KEY).parent_keys == {SMALLHOLDERS_KEY, HISTORY_KEY}
 
 
+@pytest.mark.parametrize("key", [CHANGES_KEY, HISTORY_KEY])
 @pytest.mark.parametrize(("day", "previous"), [("2026-11-19", ["2026-11-18"]), ("2026-11-01", [])])
-def test_changes_depends_on_its_own_previous_day(day: str, previous: list[str]) -> None:
-    """What makes a backfill run the days of ``changes`` in order (none before the first)."""
+def test_chained_assets_depend_on_their_own_previous_day(
+    key: dg.AssetKey, day: str, previous: list[str]
+) -> None:
+    """What makes a backfill run the days of ``changes`` and ``plot_history`` in order (none
+    before the first)."""
     graph = pipeline.definitions().resolve_asset_graph()
-    mapping = graph.get_partition_mapping(CHANGES_KEY, CHANGES_KEY)
+    mapping = graph.get_partition_mapping(key, key)
     upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
         daily_partitions.empty_subset().with_partition_keys([day]),
         daily_partitions,
@@ -367,3 +380,127 @@ def test_stored_partitions_lists_only_days_with_a_file(tmp_path: Path) -> None:
     (table / "tmp-copy" / "smallholders.parquet").write_bytes(b"")
     assert stored_partitions(str(tmp_path), SMALLHOLDERS_KEY.path) == ["2026-11-18", "2026-11-21"]
     assert stored_partitions(str(tmp_path), CHANGES_KEY.path) == []
+
+
+def _as_of(conn: duckdb.DuckDBPyConnection, day: str) -> pl.DataFrame:
+    return conn.sql(f"SELECT * FROM smallholders_as_of(DATE '{day}')").pl()
+
+
+def _register(root: Path, day: str) -> pl.DataFrame:
+    """A stored day of smallholders without its per-day columns: what the history gives back."""
+    return stored(root, "curated", "smallholders", day).drop(curated.DAY_COLUMNS).sort(curated.KEY)
+
+
+def test_smallholders_as_of_each_captured_day_is_that_days_smallholders(store: Store) -> None:
+    conn, report = sql.connect(str(store.root))
+    with conn:
+        assert {"plot_history", "smallholders_as_of", "plot_timeline"} <= set(report.views)
+        for day in DAYS:
+            assert_frame_equal(_as_of(conn, day), _register(store.root, day))
+        # 2026-11-20 was not captured: the register as last captured before it.
+        assert_frame_equal(_as_of(conn, "2026-11-20"), _register(store.root, "2026-11-19"))
+        assert _as_of(conn, "2026-10-31").is_empty()
+
+
+def test_plot_history_is_the_newest_partition_sorted_by_plot(store: Store) -> None:
+    newest = stored(store.root, "curated", "plot_history", DAYS[-1])
+    assert_frame_equal(newest, newest.sort(*curated.KEY, "version"))
+    conn, _ = sql.connect(str(store.root))
+    with conn:
+        viewed = conn.sql("SELECT * FROM plot_history").pl()
+    assert_frame_equal(viewed, newest)
+    published = metadata(store, DAYS[-1], HISTORY_KEY)
+    assert published["history_of"] == "2026-11-19"
+    assert (
+        published["plots_current"] == stored(store.root, "curated", "smallholders", DAYS[-1]).height
+    )
+    assert metadata(store, DAYS[0], HISTORY_KEY)["history_of"] == NO_HISTORY
+
+
+def test_plot_timeline_follows_a_changed_plot(store: Store) -> None:
+    """A plot whose certificate changed on 2026-11-18: two versions, the first closed there."""
+    change = (
+        stored(store.root, "curated", "changes", "2026-11-18")
+        .filter(pl.col("change_type") == "changed", pl.col("column_name") == "cert_status")
+        .row(0, named=True)
+    )
+    conn, _ = sql.connect(str(store.root))
+    with conn:
+        timeline = conn.sql(
+            "SELECT * FROM plot_timeline($scheme, $id)",
+            params={"scheme": change["scheme"], "id": change["entity_smallholder_id"]},
+        ).pl()
+    first, second = timeline.row(0, named=True), timeline.row(1, named=True)
+    assert (first["cert_status"], second["cert_status"]) == (
+        change["old_value"],
+        change["new_value"],
+    )
+    assert (first["valid_from"], first["valid_to"]) == (dt.date(2026, 11, 1), dt.date(2026, 11, 1))
+    assert first["replaced_on"] == second["valid_from"] == dt.date(2026, 11, 18)
+    assert timeline.get_column("version").to_list() == list(range(1, timeline.height + 1))
+
+
+def test_on_time_days_say_so(store: Store) -> None:
+    for day in DAYS:
+        frame = stored(store.root, "curated", "smallholders", day)
+        assert frame.select("snapshot_date", "late_capture").unique().rows() == [
+            (dt.date.fromisoformat(day), False)
+        ]
+
+
+def test_a_late_day_says_which_register_it_holds(
+    store: Store, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """2026-11-20 backfilled while the API serves 2026-11-23, then 2026-11-21 rebuilt after it
+    (its raw snapshot kept): every curated table and the history say which register is which."""
+    root = tmp_path / "store"
+    shutil.copytree(store.root, root)
+    late_day, served = "2026-11-20", dt.date(2026, 11, 23)
+    runs = materialize_days(emulator, root, (late_day, "2026-11-21"), {late_day: served})
+    assert all(run.success for run in runs.values()), pipeline.failure_messages(runs[late_day])
+    raw = storage.read_provenance(
+        root / storage.relative_path(["raw", "spoc_smallholders"], late_day)
+    )
+    assert (raw["snapshot_date"], raw["late_capture"]) == (served.isoformat(), "true")
+
+    capture_columns = ["snapshot_date", "late_capture"]
+    for table in ("smallholders", "certification_summary"):
+        frame = stored(root, "curated", table, late_day)
+        assert frame.select(capture_columns).unique().rows() == [(served, True)], table
+    compared = ["compared_snapshot_date", "compared_late_capture"]
+    into_late = stored(root, "curated", "changes", late_day)
+    assert into_late.height > 0
+    assert into_late.select(*capture_columns, *compared).unique().rows() == [
+        (served, True, dt.date(2026, 11, 19), False)
+    ]
+    after_late = stored(root, "curated", "changes", "2026-11-21")
+    assert after_late.select(*capture_columns, *compared).unique().rows() == [
+        (dt.date(2026, 11, 21), False, served, True)
+    ]
+
+    newest = stored(root, "curated", "plot_history", "2026-11-21")
+    opened_late = newest.filter(pl.col("valid_from") == dt.date.fromisoformat(late_day))
+    closed_late = newest.filter(pl.col("valid_to") == dt.date.fromisoformat(late_day))
+    assert opened_late.height > 0 and closed_late.height > 0
+    assert opened_late.get_column("valid_from_late").unique().to_list() == [True]
+    assert closed_late.get_column("valid_to_late").unique().to_list() == [True]
+    on_time = newest.filter(pl.col("valid_from") == dt.date(2026, 11, 21))
+    assert on_time.get_column("valid_from_late").unique().to_list() == [False]
+    conn, _ = sql.connect(str(root))
+    with conn:
+        for day in (*DAYS, late_day):
+            assert_frame_equal(_as_of(conn, day), _register(root, day))
+
+
+def test_plot_history_refuses_to_skip_a_stored_day(store: Store, tmp_path: Path) -> None:
+    """A day of smallholders the history never folded in: the run says which days to rebuild."""
+    root = tmp_path / "store"
+    shutil.copytree(store.root, root)
+    (root / storage.relative_path(HISTORY_KEY.path, "2026-11-19")).unlink()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MSPO_DATA_ROOT", str(root))
+        run = pipeline.materialize("2026-11-21", [HISTORY_KEY.to_user_string()])
+    assert not run.success
+    message = pipeline.failure_messages(run)
+    assert "stored day(s) 2026-11-19" in message
+    assert "for 2026-11-19 through 2026-11-21" in message

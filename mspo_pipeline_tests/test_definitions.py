@@ -12,15 +12,17 @@ from mspo_pipeline.lib.catalog import ENDPOINTS
 
 REPO = Path(__file__).resolve().parent.parent
 PER_TABLE_LAYERS = ("raw", "typed", "validated", "quarantine")
-CURATED = ("geography", "smallholders", "certification_summary", "changes")
+CURATED = ("geography", "smallholders", "certification_summary", "changes", "plot_history")
+LEDGER = ("captures",)
 
 
 def test_every_endpoint_has_every_layer_and_nothing_else_exists() -> None:
     keys = {key.to_user_string() for key in defs().resolve_all_asset_keys()}
     expected = {f"{layer}/{e.name}" for layer in PER_TABLE_LAYERS for e in ENDPOINTS}
     expected |= {f"curated/{name}" for name in CURATED}
+    expected |= {f"curated/{name}" for name in LEDGER}
     assert keys == expected
-    assert len(keys) == 4 * 14 + 4
+    assert len(keys) == 4 * 14 + 5 + 1
 
 
 def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:

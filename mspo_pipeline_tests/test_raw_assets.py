@@ -6,9 +6,10 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -19,6 +20,13 @@ from mspo_pipeline_tests import pipeline
 
 PINNED = dt.date(2026, 11, 20)
 RAW = "group:raw"
+CAPTURE_KEYS = ("snapshot_date", "lag_days", "late_capture", "captured_at", "source_url")
+"""What every raw materialisation says about its capture, fresh or reused, with these types."""
+
+
+def capture_facts(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, object]:
+    return {key: metadata[key].value for key in CAPTURE_KEYS}
+
 
 DOCUMENTED_PATHS = {
     "states": "raw/mspo/api/references/states/20261120/states.parquet",
@@ -164,6 +172,13 @@ def test_backfill_of_a_missed_day_is_a_late_capture(
     assert provenance["late_capture"] == "true"
     assert provenance["lag_days"] == "3"
 
+    # Asked again, the stored late capture is kept, and says so with the same typed values.
+    again = pipeline.materialize(missed, "raw/states")
+    reused = pipeline.materializations(again)["raw/states"].metadata
+    assert reused["reused_snapshot"].value is True
+    assert capture_facts(reused) == capture_facts(metadata)
+    assert reused["late_capture"].value is True and reused["lag_days"].value == 3
+
 
 def test_refuse_setting_leaves_a_missed_day_empty(
     emulator: EmulatorServer, data_root: Path, monkeypatch: pytest.MonkeyPatch
@@ -193,7 +208,12 @@ def test_on_time_snapshot_is_not_overwritten_by_a_backfill(
     assert result.success
     metadata = pipeline.materializations(result)["raw/spoc_smallholders"].metadata
     assert metadata["reused_snapshot"].value is True
-    assert metadata["late_capture"].value == "false"
+    facts = capture_facts(metadata)  # typed as a fresh capture's, so the UI can plot them
+    assert facts["late_capture"] is False
+    assert facts["lag_days"] == 0
+    assert facts["snapshot_date"] == PINNED.isoformat()
+    assert str(facts["captured_at"]).startswith("2026-11-")  # UTC: maybe the day before
+    assert str(facts["source_url"]).endswith("/api/spoc/get-spoc-list-public?page=1&pageSize=10")
     assert stored.read_bytes() == on_time
     assert not any("get-spoc-list-public" in line for line in emulator.request_lines[before:])
 

@@ -1,4 +1,4 @@
-"""The curated layer: geography, smallholders, certification summary and changes, per day.
+"""The curated layer: geography, smallholders, certification summary, changes and plot history.
 
 The assets are thin wrappers around ``lib/curated.py`` (SQL on DuckDB over the validated frames
 the IO manager loaded, handed over as Arrow) that add what the UI needs: row and flag counts,
@@ -17,9 +17,19 @@ backfill daemon then runs the days of ``changes`` one after the other, each afte
 previous day of itself in the same backfill), so every day compares with the day the backfill
 just rebuilt. The dependency loads nothing (the baseline is read from the store), so a day
 outside the backfill that was never materialised, a gap, does not block it.
+
+``plot_history`` is chained the same way: day D is the history of the newest stored day before
+it with D's ``smallholders`` folded in (``lib/history.py``), so a backfill in date order from the
+first day rebuilds it. Unlike ``changes``, every later day builds on it: after a day is
+rebuilt or filled in, every later day of ``plot_history`` must be rebuilt too (in order), and the
+asset logs which.
+
+Which day's register the rows hold (``snapshot_date``, ``late_capture``) is read from the raw
+footers of each scheme's register for the same partition: the raw snapshot is the one source
+that knows when the API answered.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -27,7 +37,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
-from mspo_pipeline.lib import curated, storage
+from mspo_pipeline.lib import curated, history, storage
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
 
@@ -37,6 +47,7 @@ GEOGRAPHY_KEY = dg.AssetKey(["curated", "geography"])
 SMALLHOLDERS_KEY = dg.AssetKey(["curated", "smallholders"])
 SUMMARY_KEY = dg.AssetKey(["curated", "certification_summary"])
 CHANGES_KEY = dg.AssetKey(["curated", "changes"])
+HISTORY_KEY = dg.AssetKey(["curated", "plot_history"])
 
 REFERENCE_TABLES = ("states", "zones", "zone_state", "spocs", "daerah")
 NO_BASELINE = "none: first partition"
@@ -44,6 +55,9 @@ NO_BASELINE = "none: first partition"
 
 COLUMN_DESCRIPTIONS = {
     "partition_date": "The daily partition (Asia/Kuala_Lumpur) the row belongs to.",
+    "snapshot_date": "The day whose register the API served for this scheme (raw footer).",
+    "late_capture": "snapshot_date is after partition_date: the day's own register was never "
+    "seen (a backfilled day holds a later register).",
     "scheme": "The register: SPOC, OSH or GM (group manager).",
     "zone": "Canonical zone name of zone_id, from this partition's spoc/zones.",
     "state": "Canonical state name of state_id, from this partition's references/states.",
@@ -58,8 +72,11 @@ COLUMN_DESCRIPTIONS = {
     "unknown_spoc_code": "spoc/spocs does not list the row's spoc_code in its zone.",
     "unknown_daerah": "spoc/daerah does not list the row's daerah_id in its state.",
     "compared_with": "The partition this one was compared against (the newest stored before it).",
+    "compared_snapshot_date": "snapshot_date of the scheme in the partition compared with.",
+    "compared_late_capture": "late_capture of the scheme in the partition compared with.",
     "change_type": "new, removed (absent or newly deleted) or changed.",
     "column_name": "The column that changed (for new/removed: 'deleted' when by soft delete).",
+    **history.COLUMN_DESCRIPTIONS,
 }
 
 
@@ -104,6 +121,40 @@ def geography(
     )
 
 
+def register_captures(
+    root: str, partition: str, log: dg.DagsterLogManager
+) -> dict[str, curated.Capture]:
+    """Per scheme, which day's register the raw snapshot of ``partition`` holds (its footer).
+
+    A missing raw file (deleted by a retention rule, say) gives an unknown capture and a
+    warning, not a failure: the curated rows then say null instead of guessing.
+    """
+    captures = {}
+    for scheme, table in curated.REGISTER_TABLES.items():
+        path = storage.storage_path(root, ["raw", table], partition)
+        try:
+            provenance = storage.read_provenance(path)
+        except FileNotFoundError:
+            log.warning(
+                f"raw/{table} has no file for {partition} ({path}): snapshot_date and "
+                f"late_capture of the {scheme} rows are unknown (null)"
+            )
+            provenance = {}
+        captures[scheme] = curated.Capture.from_provenance(provenance, partition)
+    return captures
+
+
+def _with_day_captures(
+    frame: pl.DataFrame, root: str, partition: str, log: dg.DagsterLogManager
+) -> pl.DataFrame:
+    """A stored ``smallholders`` frame with its capture columns, added from the raw footers if
+    it was written before they existed."""
+    if all(column in frame.columns for column in curated.CAPTURE_COLUMNS):
+        return frame
+    captures = register_captures(root, partition, log)
+    return curated.with_captures(frame, captures, partition=partition)
+
+
 def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
     """Plots per scheme and how many rows raise each flag: the numbers the UI plots by day."""
     flags = [c for c in frame.columns if c.startswith("flag_")] + list(curated.REFERENCE_FLAGS)
@@ -125,7 +176,8 @@ def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
         "Validated SPOC, OSH and group-manager plots in one table (`scheme`), with canonical "
         "zone/state/district names from this partition's references, the row's own names as "
         "`*_reported`, the validated soft flags, and reference flags `zone_mismatch`, "
-        "`state_mismatch`, `state_not_in_zone`, `unknown_spoc_code`, `unknown_daerah`.",
+        "`state_mismatch`, `state_not_in_zone`, `unknown_spoc_code`, `unknown_daerah`. "
+        "`snapshot_date`/`late_capture` say which day's register each scheme's rows are.",
     ),
     ins={
         **{
@@ -138,14 +190,23 @@ def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
 def smallholders(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
+    io_manager: dg.ResourceParam[ParquetUPathIOManager],
     spoc: pl.DataFrame,
     osh: pl.DataFrame,
     gm: pl.DataFrame,
     geography: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
+    partition = context.partition_key
+    captures = register_captures(io_manager.root, partition, context.log)
     with duckdb.get_connection() as conn:
         frame = curated.smallholders(
-            conn, spoc=spoc, osh=osh, gm=gm, geography=geography, partition=context.partition_key
+            conn,
+            spoc=spoc,
+            osh=osh,
+            gm=gm,
+            geography=geography,
+            partition=partition,
+            captures=captures,
         )
     return dg.Output(frame, metadata=smallholders_metadata(frame))
 
@@ -220,7 +281,9 @@ def _days_apart(earlier: str, later: str) -> int:
         CHANGES_KEY,
         "What changed per plot since the newest earlier stored partition of "
         "curated/smallholders: `new`, `removed` (absent or newly deleted) and `changed` (one "
-        "row per changed column with old and new values). Empty for the first partition.",
+        "row per changed column with old and new values). Empty for the first partition. "
+        "`snapshot_date`/`late_capture` and `compared_snapshot_date`/`compared_late_capture` "
+        "say which day's register each end of the comparison is.",
     ),
     ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
     deps=[
@@ -255,11 +318,14 @@ def changes(
                 f"changes for {partition} compare with {previous_key} and cover every day since"
             )
         path = storage.storage_path(io_manager.root, SMALLHOLDERS_KEY.path, previous_key)
-        previous = storage.read_parquet(storage.as_upath(path))
+        previous = _with_day_captures(
+            storage.read_parquet(storage.as_upath(path)), io_manager.root, previous_key, context.log
+        )
+    current = _with_day_captures(smallholders, io_manager.root, partition, context.log)
     with duckdb.get_connection() as conn:
         frame = curated.changes(
             conn,
-            current=smallholders,
+            current=current,
             previous=previous,
             current_partition=partition,
             previous_partition=previous_key,
@@ -267,8 +333,115 @@ def changes(
     return dg.Output(frame, metadata=changes_metadata(frame, previous_key))
 
 
+NO_HISTORY = "none: first partition"
+"""``history_of`` when no earlier partition of ``curated/plot_history`` is stored."""
+
+
+def history_metadata(frame: pl.DataFrame, partition: str, previous: str | None) -> dict[str, Any]:
+    """What the day did to the history: versions opened, plots removed, and the history's size."""
+    day = curated.partition_date(partition)
+    opened = frame.filter(pl.col("valid_from") == day)
+    current = frame.filter(pl.col("replaced_on").is_null())
+    return {
+        **frame_metadata(frame, COLUMN_DESCRIPTIONS),
+        "history_of": previous or NO_HISTORY,
+        "plots": current.height,
+        "plots_current": current.filter(~pl.col("removed")).height,
+        "versions_opened": opened.filter(~pl.col("removed")).height,
+        "plots_removed": opened.filter(pl.col("removed")).height,
+    }
+
+
+def _history_chain(
+    root: str, partition: str, log: dg.DagsterLogManager
+) -> tuple[str | None, list[str]]:
+    """The stored history day D builds on, and the stored later days it leaves out of date.
+
+    Raises when a stored ``smallholders`` day between the two is missing from the history: that
+    day's plot_history was never built (or failed), and skipping it would make the history say
+    nothing happened on a day that was captured.
+    """
+    stored = stored_partitions(root, HISTORY_KEY.path)
+    previous = curated.previous_partition(partition, stored)
+    days = stored_partitions(root, SMALLHOLDERS_KEY.path)
+    skipped = [p for p in days if (previous is None or p > previous) and p < partition]
+    if skipped:
+        raise dg.Failure(
+            f"curated/plot_history for {partition}: curated/smallholders has stored day(s) "
+            f"{', '.join(skipped)} after the newest stored plot_history before it "
+            f"({previous or 'none'}), so the history would leave them out. Materialise "
+            f"curated/plot_history for {skipped[0]} through {partition} in date order (a "
+            "backfill of that range)."
+        )
+    if previous is not None and _days_apart(previous, partition) > 1:
+        log.warning(
+            f"no partition was captured between {previous} and {partition}: versions that "
+            f"ended in between have valid_to {previous} and replaced_on {partition}"
+        )
+    return previous, [p for p in stored if p > partition]
+
+
+@dg.asset(
+    **_common(
+        HISTORY_KEY,
+        "One row per plot and version: a version is a run of captured days over which the "
+        "plot's columns in curated/smallholders did not change. `valid_from`/`valid_to` "
+        "(first and last partition day seen, inclusive; `valid_to` null while current), "
+        "`replaced_on` (the day the next version or the removal was first seen), "
+        "`valid_from_late`/`valid_to_late` (that day was a late capture), `removed` (the plot "
+        "left the register). Built from the previous stored day's history and this day's "
+        "smallholders; the newest partition holds the whole history, sorted by plot.",
+    ),
+    ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
+    deps=[
+        # Orders a backfill day after day; the history is read from the store (module docstring).
+        dg.AssetDep(
+            HISTORY_KEY,
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+            ),
+        )
+    ],
+)
+def plot_history(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    io_manager: dg.ResourceParam[ParquetUPathIOManager],
+    smallholders: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    partition, root = context.partition_key, io_manager.root
+    previous_key, later = _history_chain(root, partition, context.log)
+    previous: pl.DataFrame | None = None
+    previous_late: Mapping[str, bool | None] = {}
+    if previous_key is None:
+        context.log.info(f"no stored plot_history before {partition}: the history starts here")
+    else:
+        path = storage.storage_path(root, HISTORY_KEY.path, previous_key)
+        previous = storage.read_parquet(storage.as_upath(path))
+        previous_late = {
+            scheme: capture.late_capture
+            for scheme, capture in register_captures(root, previous_key, context.log).items()
+        }
+    current = _with_day_captures(smallholders, root, partition, context.log)
+    with duckdb.get_connection() as conn:
+        frame = history.merge_history(
+            conn,
+            history=previous,
+            history_partition=previous_key,
+            history_late=previous_late,
+            smallholders=current,
+            partition=partition,
+        )
+    if later:
+        context.log.warning(
+            f"curated/plot_history has later stored day(s) {', '.join(later)} built without "
+            f"this one: materialise them again in date order so the newest holds {partition}"
+        )
+    return dg.Output(frame, metadata=history_metadata(frame, partition, previous_key))
+
+
 defs = dg.Definitions(
-    assets=[geography, smallholders, certification_summary, changes],
+    assets=[geography, smallholders, certification_summary, changes, plot_history],
     # DuckDB only computes here (every table lives in the Parquet store), so it stays in memory.
     resources={"duckdb": DuckDBResource(database=":memory:")},
 )

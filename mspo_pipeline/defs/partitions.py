@@ -1,9 +1,15 @@
 """The one partitioning every asset shares: a day in Malaysia (DESIGN.md §5)."""
 
+import os
+
 import dagster as dg
 
-FIRST_DAY = "2026-11-01"
-"""The first day the pipeline keeps; earlier days can only ever be late captures."""
+from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day
+
+FIRST_DAY = first_day(os.environ.get(FIRST_DAY_ENV)).isoformat()
+"""The first day this deployment keeps (``MSPO_FIRST_DAY``, read when the code location loads):
+a day before its history would only show as missing, and backfilling it would store a later
+register under its date."""
 
 API_POOL = "mspo_api"
 """Concurrency pool of every step that calls the MSPO API (limit it in dagster.yaml)."""

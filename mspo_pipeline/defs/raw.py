@@ -1,6 +1,7 @@
 """The raw layer: one asset per catalogue endpoint, the API's records exactly as it sent them."""
 
 import datetime as dt
+import json
 import time
 
 import dagster as dg
@@ -8,17 +9,12 @@ import polars as pl
 
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions, one_run_per_day
 from mspo_pipeline.lib import storage
-from mspo_pipeline.lib.capture import (
-    CaptureTiming,
-    check_late_policy,
-    is_past,
-    partition_date,
-    server_time,
-)
+from mspo_pipeline.lib.api import failure_message
+from mspo_pipeline.lib.capture import CaptureGate, is_past, stored_capture
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
 from mspo_pipeline.lib.drift import schema_drift
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
-from mspo_pipeline.lib.records import BadResponseError, read_records
+from mspo_pipeline.lib.records import JSON_TEXT_FIELDS, BadResponseError, read_records
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
 from mspo_pipeline.lib.schemas import table_schema
 from mspo_pipeline.lib.ui_metadata import frame_metadata
@@ -53,20 +49,19 @@ def _reuse_stored(
     except FileNotFoundError:
         return None
     frame = storage.read_parquet(storage.as_upath(path))
-    late = provenance.get("late_capture", "unknown")
+    # Typed as a fresh capture's (bool, int), not the footer's text: the UI plots them.
+    capture = stored_capture(provenance, partition)
     context.log.info(
         f"{endpoint.path}: partition {partition} already has a snapshot captured at "
-        f"{provenance.get('captured_at', 'an unknown time')} (late_capture={late}); the API "
-        "can only serve a later one now, so the stored snapshot is kept and not re-fetched"
+        f"{capture['captured_at']} (late_capture={capture.get('late_capture', 'unknown')}); the "
+        "API can only serve a later one now, so the stored snapshot is kept and not re-fetched"
     )
     return dg.Output(
         frame,
         metadata={
             storage.REUSE_EXISTING: True,
             "reused_snapshot": True,
-            "captured_at": provenance.get("captured_at", "unknown"),
-            "late_capture": late,
-            "source_url": provenance.get("source_url", "unknown"),
+            **capture,
             **_snapshot_metadata(endpoint, frame),
         },
     )
@@ -107,29 +102,43 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
 
         partition = context.partition_key
         started = time.monotonic()
-        with mspo_api.fetch(endpoint, log=context.log) as response:
-            timing = CaptureTiming(
-                partition_date(partition),
-                server_time(response.headers.get("Date"), fallback=dt.datetime.now(dt.UTC)),
-            )
-            check_late_policy(timing, capture_settings.late_policy, endpoint_path=endpoint.path)
-            frame = read_records(
+        # Judged on the headers: a refused late capture stops before its body is downloaded.
+        gate = CaptureGate(partition, capture_settings.late_policy)
+        with mspo_api.fetch(
+            endpoint, partition=partition, log=context.log, on_headers=gate
+        ) as response:
+            timing = gate.timing
+            parsed = read_records(
                 response.body_path,
                 endpoint,
                 url=response.url,
                 status=response.status,
                 partition=partition,
             )
+        frame = parsed.frame
         if frame.is_empty():
             raise EmptySnapshotError(
-                f"endpoint {endpoint.name!r} (partition {partition}): the API returned no records "
-                f"at {endpoint.records_path} from {response.url} (HTTP {response.status}), but "
-                f"this register is never empty (~{endpoint.expected_rows:,} records). Nothing was "
-                "written; any stored snapshot is untouched. Retry later."
+                failure_message(
+                    endpoint=endpoint.name,
+                    partition=partition,
+                    problem=(
+                        f"the API returned no records at {endpoint.records_path}, but this "
+                        f"register is never empty (~{endpoint.expected_rows:,} records)"
+                    ),
+                    url=response.url,
+                    status=response.status,
+                    advice="Nothing was written; any stored snapshot is untouched. Retry later.",
+                )
             )
-        drift = schema_drift(frame, endpoint.name)
+        drift = schema_drift(frame, endpoint.name, json_text_fields=parsed.json_text_fields)
         if drift.has_drift:
             context.log.warning(f"{drift.message}; the raw snapshot keeps every field as sent")
+        if parsed.json_text_fields:
+            context.log.warning(
+                f"{endpoint.path}: partition {partition}: no one column type keeps every value of "
+                f"{', '.join(map(repr, parsed.json_text_fields))}, so each value is stored as its "
+                "JSON text exactly as sent (strings keep their quotes)"
+            )
         if timing.late:
             context.log.warning(
                 f"{endpoint.path}: late capture: partition {partition} is filled with the "
@@ -149,6 +158,7 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 "duration_s": round(time.monotonic() - started, 3),
                 "new_fields": ", ".join(field.name for field in drift.new_fields) or "none",
                 "missing_fields": ", ".join(drift.missing_fields) or "none",
+                JSON_TEXT_FIELDS: json.dumps(parsed.json_text_fields),
                 **_snapshot_metadata(endpoint, frame),
             },
         )

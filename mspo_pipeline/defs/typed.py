@@ -21,6 +21,8 @@ from mspo_pipeline.lib import schemas
 from mspo_pipeline.lib.casting import TypedResult, to_typed
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
 from mspo_pipeline.lib.drift import Drift, schema_drift
+from mspo_pipeline.lib.provenance import StoredFrame, lineage_metadata, sources_of
+from mspo_pipeline.lib.records import json_text_fields
 from mspo_pipeline.lib.ui_metadata import preview
 
 TYPED_GROUP = "typed"
@@ -141,10 +143,11 @@ def build_typed_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         ],
     )
     def typed_asset(
-        context: dg.AssetExecutionContext, raw: pl.DataFrame
+        context: dg.AssetExecutionContext, raw: StoredFrame
     ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
-        result = to_typed(raw, endpoint.name)
-        drift = schema_drift(raw, endpoint.name)
+        text_fields = json_text_fields(raw.provenance)
+        result = to_typed(raw.frame, endpoint.name, json_text_fields=text_fields)
+        drift = schema_drift(raw.frame, endpoint.name, json_text_fields=text_fields)
         if drift.has_drift:
             context.log.warning(f"partition {context.partition_key}: {drift.message}")
         if result.rows_with_cast_errors:
@@ -153,7 +156,8 @@ def build_typed_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 f"{result.rows_with_cast_errors} row(s) with values that did not cast "
                 f"({dict(result.cast_failures)}); see the cast_failures metadata"
             )
-        yield dg.Output(result.frame, metadata=typed_metadata(result))
+        lineage = lineage_metadata(sources_of(endpoint.name, raw))
+        yield dg.Output(result.frame, metadata={**typed_metadata(result), **lineage})
         yield drift_check_result(drift, key)
 
     return typed_asset

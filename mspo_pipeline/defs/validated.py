@@ -24,6 +24,7 @@ import polars as pl
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
 from mspo_pipeline.defs.typed import layer_column_schema
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
+from mspo_pipeline.lib.provenance import StoredFrame, lineage_metadata, sources_of
 from mspo_pipeline.lib.schemas import REASONS, table_schema
 from mspo_pipeline.lib.ui_metadata import preview
 from mspo_pipeline.lib.validation import ValidationResult, split_valid
@@ -289,9 +290,10 @@ def build_validation_assets(endpoint: Endpoint) -> dg.AssetsDefinition:
         ],
     )
     def validation_assets(
-        context: dg.AssetExecutionContext, config: QualityThresholds, typed: pl.DataFrame
+        context: dg.AssetExecutionContext, config: QualityThresholds, typed: StoredFrame
     ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
-        result = split_valid(typed, name)
+        result = split_valid(typed.frame, name)
+        lineage = lineage_metadata(sources_of(name, typed))
         if result.quarantine.height:
             context.log.info(
                 f"{name} partition {context.partition_key}: {result.quarantine.height} of "
@@ -299,10 +301,14 @@ def build_validation_assets(endpoint: Endpoint) -> dg.AssetsDefinition:
                 + result.rule_summary_markdown()
             )
         yield dg.Output(
-            result.validated, output_name="validated", metadata=validated_metadata(result, name)
+            result.validated,
+            output_name="validated",
+            metadata={**validated_metadata(result, name), **lineage},
         )
         yield dg.Output(
-            result.quarantine, output_name="quarantine", metadata=quarantine_metadata(result, name)
+            result.quarantine,
+            output_name="quarantine",
+            metadata={**quarantine_metadata(result, name), **lineage},
         )
         yield primary_key_check_result(result, validated_key)
         yield quarantine_share_check_result(result, quarantine_key, config)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import socket
 import threading
 import time
@@ -33,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -409,17 +410,40 @@ class EmulatorServer:
             self._httpd.server_close()
 
 
+class _Stop(Exception):
+    """Raised in the main thread by the signal handlers of ``serve_forever``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
 def serve_forever(*, host: str, port: int, scale: float, seed: int, date: dt.date | None) -> None:
-    """Run the emulator in the foreground (``mspo emulator``) until Ctrl-C."""
-    server = EmulatorServer(scale=scale, seed=seed, date=date, host=host, port=port)
-    served = f"{date} (pinned)" if date else f"today in {TIMEZONE.key}"
-    print(
-        f"MSPO emulator at {server.base_url} (seed {seed}, scale {scale}, date {served})\n"
-        f"  e.g. curl '{server.url('zones')}'; control: {server.root_url}{CONTROL_PREFIX}\n"
-        "  Ctrl-C stops it.",
-        flush=True,
-    )
+    """Run the emulator in the foreground (``mspo emulator``) until SIGINT (Ctrl-C) or SIGTERM.
+
+    Both handlers are installed explicitly: a non-interactive shell starts a background job
+    (``mspo emulator &`` in a script or CI step) with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so Ctrl-C/``kill -INT`` would be silently ignored; SIGTERM
+    (``kill``, ``docker stop``) would end the process without releasing the port cleanly.
+    """
+    previous = {
+        signum: signal.signal(signum, _raise_stop) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
+        server = EmulatorServer(scale=scale, seed=seed, date=date, host=host, port=port)
+        served = f"{date} (pinned)" if date else f"today in {TIMEZONE.key}"
+        print(
+            f"MSPO emulator at {server.base_url} (seed {seed}, scale {scale}, date {served})\n"
+            f"  e.g. curl '{server.url('zones')}'; control: {server.root_url}{CONTROL_PREFIX}\n"
+            "  Ctrl-C (SIGINT) or SIGTERM stops it.",
+            flush=True,
+        )
         server.serve()
-    except KeyboardInterrupt:
-        print("MSPO emulator stopped.", flush=True)
+    except _Stop as stop:
+        print(f"MSPO emulator stopped ({stop}).", flush=True)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -3,8 +3,12 @@
 The SPOC response is ~190 MB in one body, so the client never holds it in memory: it streams the
 (gzip-decoded) body to a temporary file and hands back the path. Transient failures (connection
 errors, a body cut short, 429, 5xx) are retried with capped exponential backoff and full jitter;
-anything else fails at once with a message naming the endpoint, the URL, the status and what to
-do.
+anything else fails at once. Every failure names the endpoint, the partition being captured, the
+URL and the HTTP status (or says there was none) in the same form as the parser's errors, and says
+what to do.
+
+A caller can judge a response by its status line and headers before its body is downloaded
+(``on_headers``): the raw layer refuses a late capture that way without fetching ~190 MB first.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import requests
 import urllib3
 from isal import isal_zlib
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 import mspo_pipeline
 from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL, Endpoint
@@ -47,14 +52,86 @@ class Log(Protocol):
     def warning(self, msg: str) -> None: ...
 
 
-class MspoApiError(RuntimeError):
-    """A request to the MSPO API failed for good (after retries, or at once for a 4xx)."""
+def failure_message(
+    *,
+    endpoint: str | None,
+    partition: str | None,
+    problem: str,
+    url: str,
+    status: int | None,
+    advice: str,
+    preview: bytes = b"",
+) -> str:
+    """One capture failure, in the form the parser's errors use (``lib/records.py``).
 
-    def __init__(self, message: str, *, endpoint: str, url: str, status: int | None) -> None:
-        super().__init__(message)
+    ``endpoint 'zones' (partition 2026-11-30): <problem>. URL <url>, HTTP 503; the body starts
+    with '...'. <advice>``: whoever reads a failed run sees at once which table and day failed,
+    where it was asked for, what the server said and what to do, whatever went wrong.
+    """
+    where = f"endpoint {endpoint!r}" if endpoint is not None else "the MSPO API client"
+    answered = f"HTTP {status}" if status is not None else "no HTTP status"
+    body = f"; the body starts with {_preview(preview)}" if preview else ""
+    return (
+        f"{where} (partition {partition or 'none'}): {problem}. URL {url}, {answered}{body}. "
+        f"{advice}"
+    )
+
+
+class MspoApiError(RuntimeError):
+    """A request to the MSPO API failed for good (after retries, or at once for a 4xx).
+
+    The message is built here from its parts (see ``failure_message``), so every failure reads the
+    same way; the parts stay on the error for callers that act on them.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        advice: str,
+        endpoint: str | None,
+        partition: str | None,
+        url: str,
+        status: int | None,
+        preview: bytes = b"",
+    ) -> None:
+        super().__init__(
+            failure_message(
+                endpoint=endpoint,
+                partition=partition,
+                problem=problem,
+                url=url,
+                status=status,
+                advice=advice,
+                preview=preview,
+            )
+        )
         self.endpoint = endpoint
+        self.partition = partition
         self.url = url
         self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """A response whose status line and headers have arrived but whose body is still unread.
+
+    Given to ``MspoClient.fetch``'s ``on_headers``: whatever can be decided from the headers alone
+    (the server's ``Date``, hence which day's register this is) is decided before the body costs
+    minutes and hundreds of megabytes.
+    """
+
+    endpoint: str
+    partition: str | None
+    url: str
+    """The URL exactly as sent, trailing ``?`` included."""
+    status: int
+    headers: Mapping[str, str]
+    """Case-insensitive, as HTTP header names are: ``headers["Date"]`` finds ``date:`` too."""
+
+
+HeadersCallback = Callable[[ResponseHead], None]
+"""Judges a response before its body is read; raising aborts the fetch (see ``fetch``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +143,8 @@ class FetchResult:
     """The URL exactly as sent, trailing ``?`` included."""
     status: int
     headers: Mapping[str, str]
+    """Case-insensitive, as HTTP header names are: ``headers["Date"]`` finds ``date:`` too (a
+    plain dict would not, and the capture would silently be dated by our clock)."""
     body_path: Path
     bytes_received: int
     """Decoded body bytes written to ``body_path``."""
@@ -199,9 +278,12 @@ class MspoClient:
         if ca_bundle:
             if not Path(ca_bundle).is_file():
                 raise MspoApiError(
-                    f"the CA bundle {ca_bundle!r} (MSPO_CA_BUNDLE) is not a file; point it at a "
-                    "PEM bundle or unset it to use the system's trusted CAs",
-                    endpoint="(none)",
+                    f"the CA bundle {ca_bundle!r} (MSPO_CA_BUNDLE) is not a file, so no request "
+                    "was made",
+                    advice="Point MSPO_CA_BUNDLE at a PEM bundle, or unset it to use the "
+                    "system's trusted CAs.",
+                    endpoint=None,
+                    partition=None,
                     url=self.base_url,
                     status=None,
                 )
@@ -225,17 +307,33 @@ class MspoClient:
     def url_for(self, endpoint: Endpoint) -> str:
         return endpoint_url(self.base_url, endpoint)
 
-    def fetch(self, endpoint: Endpoint, *, log: Log | None = None) -> FetchResult:
-        """GET the endpoint, retrying transient failures; the body lands in a temporary file."""
+    def fetch(
+        self,
+        endpoint: Endpoint,
+        *,
+        partition: str | None = None,
+        log: Log | None = None,
+        on_headers: HeadersCallback | None = None,
+    ) -> FetchResult:
+        """GET the endpoint, retrying transient failures; the body lands in a temporary file.
+
+        ``partition`` is the day being captured: it only labels errors, so a failed run says
+        which day failed. ``on_headers`` is called on every successful response once its
+        headers arrive and before its body is read (again on a retry, with that response's
+        headers). If it raises, the connection is closed, no temporary file is left behind, and
+        its exception propagates as it is, without a retry: a decision about the response is not
+        a transient failure.
+        """
         log = log or self.log
         url = self.url_for(endpoint)
         started = time.monotonic()
+        target = _Target(endpoint, partition, url)
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._attempt(endpoint, url, attempt, started, log)
+                return self._attempt(target, attempt, started, log, on_headers)
             except _Retryable as failure:
                 if attempt == self.max_attempts:
-                    raise self._gave_up(endpoint, url, failure) from failure
+                    raise self._gave_up(target, failure) from failure
                 wait = self._wait(attempt, failure.wait_s)
                 log.warning(
                     f"MSPO API {endpoint.name}: attempt {attempt}/{self.max_attempts} failed "
@@ -250,15 +348,32 @@ class MspoClient:
         ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
         return random.uniform(0.0, ceiling)  # full jitter: retries from many runs spread out
 
-    def _gave_up(self, endpoint: Endpoint, url: str, failure: _Retryable) -> MspoApiError:
-        status = f"HTTP {failure.status}" if failure.status is not None else "no HTTP status"
-        preview = f"; the body starts with {_preview(failure.preview)}" if failure.preview else ""
-        return MspoApiError(
-            f"MSPO API {endpoint.name}: GET {url} failed after {self.max_attempts} attempts "
-            f"({status}: {failure.reason}){preview}. The API is down, rate-limiting or cutting "
-            "responses short: retry later; if it never answers, check MSPO_API_BASE_URL.",
-            endpoint=endpoint.name,
-            url=url,
+    def _gave_up(self, target: _Target, failure: _Retryable) -> MspoApiError:
+        if failure.status is None:
+            advice = (
+                "The API could not be reached or stopped answering: check MSPO_API_BASE_URL and "
+                "the network path to it, then retry later."
+            )
+        elif failure.status == 429:
+            advice = (
+                "The API is rate-limiting this client: retry later, and do not run captures of "
+                "many days at once (the API pool limits concurrent requests)."
+            )
+        elif failure.status < 400:
+            advice = (
+                "The API (or a proxy in front of it) keeps cutting the response short: retry "
+                "later; if it keeps happening, check any proxy between this deployment and the "
+                "API."
+            )
+        else:
+            advice = (
+                "The API is failing on its side: retry later; if it never recovers, check "
+                "MSPO_API_BASE_URL."
+            )
+        return target.error(
+            f"GET failed after {self.max_attempts} attempts (the last: {failure.reason})",
+            advice=advice,
+            preview=failure.preview,
             status=failure.status,
         )
 
@@ -268,30 +383,61 @@ class MspoClient:
         return prepared
 
     def _attempt(
-        self, endpoint: Endpoint, url: str, attempt: int, started: float, log: Log
+        self,
+        target: _Target,
+        attempt: int,
+        started: float,
+        log: Log,
+        on_headers: HeadersCallback | None,
     ) -> FetchResult:
         try:
-            response = self.session.send(self._prepare(url), stream=True, timeout=self.timeout)
+            response = self.session.send(
+                self._prepare(target.url), stream=True, timeout=self.timeout
+            )
         except requests.exceptions.SSLError as error:
-            raise MspoApiError(
-                f"MSPO API {endpoint.name}: TLS verification of {url} failed ({error}). If the "
-                "server uses a private CA, set MSPO_CA_BUNDLE to its PEM bundle.",
-                endpoint=endpoint.name,
-                url=url,
+            raise target.error(
+                f"the TLS handshake failed ({error}), so the server's identity could not be "
+                "verified",
+                advice="If the server uses a private CA, set MSPO_CA_BUNDLE to its PEM bundle; "
+                "if it does not speak HTTPS at all, check the scheme of MSPO_API_BASE_URL.",
                 status=None,
             ) from error
         except (requests.ConnectionError, requests.Timeout) as error:
             raise _Retryable(
                 f"{type(error).__name__}: {error}", status=None, preview=b"", wait_s=None
             ) from error
-        with response:
+        with response:  # closing an unread streamed response closes its connection
             if response.status_code >= 400:
-                self._refuse(endpoint, url, response, attempt)
-            return self._download(endpoint, url, response, attempt, started, log)
+                self._refuse(target, response, attempt)
+            decoder = self._decoder(target, response)
+            if on_headers is not None:
+                on_headers(
+                    ResponseHead(
+                        endpoint=target.endpoint.name,
+                        partition=target.partition,
+                        url=target.url,
+                        status=response.status_code,
+                        headers=CaseInsensitiveDict(response.headers),
+                    )
+                )
+            return self._download(target, response, decoder, attempt, started, log)
 
-    def _refuse(
-        self, endpoint: Endpoint, url: str, response: requests.Response, attempt: int
-    ) -> None:
+    def _decoder(self, target: _Target, response: requests.Response) -> _Decoder:
+        """The body's decoder, chosen from the headers before any of the body is read."""
+        encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+        make_decoder = _DECODERS.get(encoding)
+        if make_decoder is None:
+            raise target.error(
+                f"the response is encoded with Content-Encoding {encoding!r}, but only gzip was "
+                "accepted (the server ignores Accept-Encoding); nothing was downloaded",
+                advice="Check that MSPO_API_BASE_URL points at the MSPO API and not at a proxy "
+                "that re-encodes responses; if it does, report the encoding to the API's "
+                "operators.",
+                status=response.status_code,
+            )
+        return make_decoder()
+
+    def _refuse(self, target: _Target, response: requests.Response, attempt: int) -> None:
         """Raise for an error status: retryable ones for another try, others at once."""
         try:
             preview = response.raw.read(PREVIEW_BYTES, decode_content=True) or b""
@@ -306,34 +452,35 @@ class MspoClient:
                 wait_s=retry_after_seconds(response.headers.get("Retry-After")),
             )
         hint = (
-            "check MSPO_API_BASE_URL and the endpoint's path in mspo_pipeline/lib/catalog.py"
+            "Check MSPO_API_BASE_URL and the endpoint's path in mspo_pipeline/lib/catalog.py."
             if status in {404, 405, 410}
-            else "the API refused the request; check MSPO_API_BASE_URL and the catalogue"
+            else "The API refused the request: check MSPO_API_BASE_URL and the catalogue."
         )
-        raise MspoApiError(
-            f"MSPO API {endpoint.name}: GET {url} answered HTTP {status} {response.reason} "
-            f"(attempt {attempt}, not retried); the body starts with {_preview(preview)}. {hint}.",
-            endpoint=endpoint.name,
-            url=url,
+        raise target.error(
+            f"GET answered {status} {response.reason} (attempt {attempt}; a {status} is not "
+            "retried)",
+            advice=hint,
+            preview=preview,
             status=status,
         )
 
     def _download(
         self,
-        endpoint: Endpoint,
-        url: str,
+        target: _Target,
         response: requests.Response,
+        decoder: _Decoder,
         attempt: int,
         started: float,
         log: Log,
     ) -> FetchResult:
+        endpoint = target.endpoint
         descriptor, name = tempfile.mkstemp(
             prefix=f"mspo-{endpoint.name}-", suffix=".json", dir=self.temp_dir
         )
         body_path = Path(name)
         try:
             with os.fdopen(descriptor, "wb") as body:
-                received = self._stream(endpoint, response, body, started, log)
+                received = self._stream(endpoint, response, decoder, body, started, log)
         except requests.RequestException as error:
             body_path.unlink(missing_ok=True)
             raise _Retryable(
@@ -348,13 +495,13 @@ class MspoClient:
         elapsed = time.monotonic() - started
         log.info(
             f"MSPO API {endpoint.name}: {received / MB:.1f} MB in {elapsed:.1f} s "
-            f"({_rate(received, elapsed)}, attempt {attempt}) from {url}"
+            f"({_rate(received, elapsed)}, attempt {attempt}) from {target.url}"
         )
         return FetchResult(
             endpoint=endpoint.name,
-            url=url,
+            url=target.url,
             status=response.status_code,
-            headers=dict(response.headers),
+            headers=CaseInsensitiveDict(response.headers),
             body_path=body_path,
             bytes_received=received,
             elapsed_s=elapsed,
@@ -365,22 +512,12 @@ class MspoClient:
         self,
         endpoint: Endpoint,
         response: requests.Response,
+        decoder: _Decoder,
         body: _Writable,
         started: float,
         log: Log,
     ) -> int:
         """Write the decoded body to ``body``; returns its size. Checks it arrived whole."""
-        encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
-        make_decoder = _DECODERS.get(encoding)
-        if make_decoder is None:
-            raise MspoApiError(
-                f"MSPO API {endpoint.name}: {response.url} answered with Content-Encoding "
-                f"{encoding!r}, but only gzip was accepted; the server ignores Accept-Encoding",
-                endpoint=endpoint.name,
-                url=response.url,
-                status=response.status_code,
-            )
-        decoder = make_decoder()
         received = on_wire = 0
         next_report = self.progress_every_bytes
         for wire_chunk in _wire_chunks(response):
@@ -400,6 +537,29 @@ class MspoClient:
         body.write(tail)
         _check_complete(response, on_wire)
         return received + len(tail)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What one ``fetch`` asks for, carried through its attempts for logs and errors."""
+
+    endpoint: Endpoint
+    partition: str | None
+    url: str
+
+    def error(
+        self, problem: str, *, status: int | None, advice: str, preview: bytes = b""
+    ) -> MspoApiError:
+        """An ``MspoApiError`` about this fetch: endpoint, partition and URL filled in."""
+        return MspoApiError(
+            problem,
+            advice=advice,
+            endpoint=self.endpoint.name,
+            partition=self.partition,
+            url=self.url,
+            status=status,
+            preview=preview,
+        )
 
 
 def _check_complete(response: requests.Response, on_wire: int) -> None:

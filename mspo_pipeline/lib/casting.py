@@ -10,9 +10,10 @@ null columns of their declared type. Everything is one vectorised polars pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+import msgspec
 import polars as pl
 
 from mspo_pipeline.lib.schemas import CAST_ERRORS, REASONS, SOFT_FLAGS, Column, table_schema
@@ -65,6 +66,31 @@ def _escaped(text: pl.Expr) -> pl.Expr:
     )
 
 
+def _decoded_json_strings(texts: pl.Series) -> pl.Series:
+    """Each JSON string literal decoded (``"\"2.43\""`` -> ``2.43``); anything else null."""
+    decode = msgspec.json.Decoder(str).decode
+    return pl.Series(
+        texts.name,
+        [decode(text) if text and text[0] == '"' else None for text in texts],
+        dtype=pl.String,
+    )
+
+
+def json_scalar_text(json_text: pl.Expr) -> pl.Expr:
+    """A raw JSON-text column (``records.RawRecords``) as the text a cast reads: strings decoded,
+    numbers and booleans as written, objects and arrays null (no tidy column holds one, so they
+    fail the cast and ``cast_errors`` keeps their JSON text)."""
+    first = json_text.str.head(1)
+    strings = json_text.map_batches(_decoded_json_strings, return_dtype=pl.String)
+    return (
+        pl.when(first == '"')
+        .then(strings)
+        .when(first.is_in(["{", "["]))
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(json_text)
+    )
+
+
 def _cast(raw: pl.Expr, source: pl.DataType, column: Column) -> pl.Expr:
     """``raw`` cast to the column's type; null wherever the value does not fit."""
     target = column.dtype
@@ -88,8 +114,14 @@ def _cast(raw: pl.Expr, source: pl.DataType, column: Column) -> pl.Expr:
     return cast
 
 
-def to_typed(raw: pl.DataFrame, table: str) -> TypedResult:
-    """The typed layer of ``table`` from its raw frame (see the module docstring)."""
+def to_typed(
+    raw: pl.DataFrame, table: str, *, json_text_fields: Collection[str] = ()
+) -> TypedResult:
+    """The typed layer of ``table`` from its raw frame (see the module docstring).
+
+    ``json_text_fields`` are the raw columns that hold JSON text; their strings are decoded
+    before the cast, so ``"2.4300"`` and ``2.4300`` both become 2.43.
+    """
     schema = table_schema(table)
     present = raw.schema
     known = set(schema.raw_fields)
@@ -105,10 +137,11 @@ def to_typed(raw: pl.DataFrame, table: str) -> TypedResult:
             continue
         source = present[column.raw]
         raw_col = pl.col(column.raw)
-        value = _cast(raw_col, source, column)
+        json_text = column.raw in json_text_fields
+        value = _cast(json_scalar_text(raw_col) if json_text else raw_col, source, column)
         values.append(value.alias(column.name))
-        if column.dtype == pl.String and not source.is_nested():
-            continue  # anything but a nested value has a text form
+        if column.dtype == pl.String and not source.is_nested() and not json_text:
+            continue  # any scalar has a text form
         failed = raw_col.is_not_null() & value.is_null()
         entry = pl.lit(f'{column.name}="') + _escaped(_original_text(raw_col, source)) + pl.lit('"')
         errors.append(pl.when(failed).then(entry).alias(f"__cast_error_{column.name}"))

@@ -26,6 +26,10 @@ Decisions an analyst relies on:
 - ``changes`` compares live plots (present and not deleted). With no earlier partition to compare
   against it is empty: the first snapshot is a baseline, not 350k "new" plots in a day-by-day
   chart; the asset's metadata says there was no baseline.
+- The API only ever serves today's register, so a backfilled partition can hold a later day's:
+  every row says which day's register it is (``snapshot_date``) and whether that is a later day
+  than its partition (``late_capture``), per scheme, from the raw snapshot of that scheme's
+  register (``Capture``). A partition date alone would claim a register nobody saw.
 
 Each function sets the session ``TimeZone`` to UTC so timestamps come back as ``Datetime(us,
 "UTC")`` and render as UTC text in ``changes``.
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from mspo_pipeline.lib.capture import stored_capture
 from mspo_pipeline.lib.schemas import SOFT_FLAGS, UTC_DATETIME, table_schema
 
 REGISTER_TABLES = {
@@ -54,6 +59,12 @@ SCHEMES = tuple(REGISTER_TABLES)
 
 KEY = ("scheme", "entity_smallholder_id")
 """The key of a plot in ``curated.smallholders`` and ``curated.changes``."""
+
+CAPTURE_COLUMNS = ("snapshot_date", "late_capture")
+"""Which day's register a row is, and whether that day is later than its partition."""
+DAY_COLUMNS = ("partition_date", *CAPTURE_COLUMNS)
+"""The per-day columns of ``smallholders``: not the plot's data, so history does not compare
+them (the same plot on the next day is the same version)."""
 
 CHANGE_TYPES = ("new", "removed", "changed")
 
@@ -150,6 +161,66 @@ def previous_partition(current: str, available: Iterable[str]) -> str | None:
     today = partition_date(current)
     earlier = [p for p in available if partition_date(p) < today]
     return max(earlier, key=partition_date, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """Which day's register one raw register snapshot holds, read off its Parquet footer.
+
+    ``None`` means the footer does not say (a raw file without provenance, or one removed by a
+    retention rule): the curated rows then carry null rather than a guess.
+    """
+
+    snapshot_date: dt.date | None
+    """The day (Asia/Kuala_Lumpur) whose register the API served."""
+    late_capture: bool | None
+    """``snapshot_date`` is later than the partition: the day itself was never seen."""
+
+    @classmethod
+    def from_provenance(cls, provenance: Mapping[str, str], partition: str) -> Capture:
+        """From a raw footer (``storage.read_provenance``), by the raw layer's own reading of it
+        (``capture.stored_capture``: values an older footer lacks are derived from
+        ``captured_at``; what cannot be known stays None)."""
+        facts = stored_capture(provenance, partition)
+        snapshot, late = facts.get("snapshot_date"), facts.get("late_capture")
+        return cls(
+            dt.date.fromisoformat(snapshot)
+            if isinstance(snapshot, str) and snapshot[:1].isdigit()
+            else None,
+            late if isinstance(late, bool) else None,
+        )
+
+
+def on_time(partition: str) -> Mapping[str, Capture]:
+    """Every scheme captured on the partition's own day: for tests and benchmarks that build
+    registers without a raw layer."""
+    day = partition_date(partition)
+    return dict.fromkeys(SCHEMES, Capture(day, False))
+
+
+def with_captures(
+    frame: pl.DataFrame, captures: Mapping[str, Capture], *, partition: str
+) -> pl.DataFrame:
+    """``frame`` with ``snapshot_date`` and ``late_capture`` after ``partition_date``, by scheme.
+
+    Raises ``ValueError`` when a scheme in ``frame`` has no capture: a row must never claim a
+    register day nobody looked up.
+    """
+    missing = sorted(set(frame.get_column("scheme").unique().to_list()) - set(captures))
+    if missing:
+        raise ValueError(
+            f"partition {partition}: no capture (raw footer) given for scheme(s) "
+            f"{', '.join(missing)}; pass one Capture per scheme in the frame"
+        )
+    dates = {scheme: c.snapshot_date for scheme, c in captures.items()}
+    late = {scheme: c.late_capture for scheme, c in captures.items()}
+    scheme = pl.col("scheme")
+    added = frame.drop(CAPTURE_COLUMNS, strict=False).with_columns(
+        scheme.replace_strict(dates, default=None, return_dtype=pl.Date).alias("snapshot_date"),
+        scheme.replace_strict(late, default=None, return_dtype=pl.Boolean).alias("late_capture"),
+    )
+    rest = [c for c in added.columns if c not in DAY_COLUMNS]
+    return added.select(*(c for c in DAY_COLUMNS if c in added.columns), *rest)
 
 
 @contextmanager
@@ -290,12 +361,15 @@ def smallholders(
     gm: pl.DataFrame,
     geography: pl.DataFrame,
     partition: str,
+    captures: Mapping[str, Capture],
 ) -> pl.DataFrame:
     """SPOC, OSH and group-manager plots in one table, named and checked against the references.
 
-    ``geography`` is this partition's ``geography(...)``. Raises ``ValueError`` if a register
-    lacks a contract column or if ``(scheme, entity_smallholder_id)`` is not unique (a duplicate
-    plot would make ``changes`` ambiguous).
+    ``geography`` is this partition's ``geography(...)``; ``captures`` says, per scheme, which
+    day's register its raw snapshot holds (``Capture.from_provenance`` of the raw footer), and
+    becomes the ``snapshot_date`` and ``late_capture`` columns. Raises ``ValueError`` if a
+    register lacks a contract column, if a scheme has no capture, or if ``(scheme,
+    entity_smallholder_id)`` is not unique (a duplicate plot would make ``changes`` ambiguous).
     """
     day = partition_date(partition)
     union = "\nUNION ALL\n".join(
@@ -350,7 +424,7 @@ def smallholders(
     with _views(conn, frames):
         result = conn.sql(sql).pl()
     _check_unique(result, partition)
-    return result
+    return with_captures(result, captures, partition=partition)
 
 
 def _check_unique(result: pl.DataFrame, partition: str) -> None:
@@ -372,11 +446,13 @@ def certification_summary(
 
     Deleted plots are left out. ``mpob_numbers`` counts distinct MPOB numbers within the group
     (it does not add up across groups); ``plots_gps_usable`` is kept beside
-    ``gps_usable_share`` so shares can be re-aggregated correctly.
+    ``gps_usable_share`` so shares can be re-aggregated correctly. ``snapshot_date`` and
+    ``late_capture`` are the scheme's (one value per scheme and day, so they split no group).
     """
     sql = """
         SELECT
-            partition_date, state_id, state, zone_id, zone, scheme, cert_status,
+            partition_date, snapshot_date, late_capture,
+            state_id, state, zone_id, zone, scheme, cert_status,
             count(*) AS plots,
             count(DISTINCT mpob_no) AS mpob_numbers,
             sum(planted_area) AS planted_ha,
@@ -395,7 +471,11 @@ def certification_summary(
 CHANGES_SCHEMA = pl.Schema(
     {
         "partition_date": pl.Date,
+        "snapshot_date": pl.Date,
+        "late_capture": pl.Boolean,
         "compared_with": pl.Date,
+        "compared_snapshot_date": pl.Date,
+        "compared_late_capture": pl.Boolean,
         "scheme": pl.String,
         "entity_smallholder_id": pl.Int64,
         "change_type": pl.String,
@@ -423,7 +503,10 @@ def changes(
     ``new_value`` as text, e.g. ``cert_status``, ``ACTIVE``, ``EXPIRED``). A deletion or an
     undeletion is spelled out as ``column_name = 'deleted'`` on its removed/new row; a plot that
     appears or disappears outright has null column and values. ``compared_with`` is the
-    partition compared against. With no previous partition the result is empty.
+    partition compared against. ``snapshot_date``/``late_capture`` are the row's scheme's in
+    ``current`` and ``compared_snapshot_date``/``compared_late_capture`` in ``previous`` (both
+    frames carry them, see ``with_captures``): a change between two registers is only as dated
+    as the registers are. With no previous partition the result is empty.
     """
     if (previous is None) != (previous_partition is None):
         raise ValueError(
@@ -433,6 +516,13 @@ def changes(
         )
     if previous is None or previous_partition is None:
         return pl.DataFrame(schema=CHANGES_SCHEMA)
+    for frame, partition in ((current, current_partition), (previous, previous_partition)):
+        if missing := [c for c in CAPTURE_COLUMNS if c not in frame.columns]:
+            raise ValueError(
+                f"changes for partition {current_partition}: smallholders of {partition} lack "
+                f"{', '.join(missing)}; add them from that partition's raw footers with "
+                "with_captures(...) (a partition written before these columns existed)"
+            )
     now, before = partition_date(current_partition), partition_date(previous_partition)
     diffs = ",\n".join(
         f"CASE WHEN c.{col} IS DISTINCT FROM p.{col} THEN {{'column_name': '{col}', "
@@ -468,10 +558,23 @@ def changes(
             )
         )
         SELECT DATE '{now.isoformat()}' AS partition_date,
+               cc.snapshot_date, cc.late_capture,
                DATE '{before.isoformat()}' AS compared_with,
-               scheme, entity_smallholder_id, change_type, column_name, old_value, new_value
-        FROM events
-        ORDER BY scheme, entity_smallholder_id, change_type, column_name
+               pc.snapshot_date AS compared_snapshot_date,
+               pc.late_capture AS compared_late_capture,
+               e.scheme, entity_smallholder_id, change_type, column_name, old_value, new_value
+        FROM events AS e
+        LEFT JOIN (
+            SELECT scheme, any_value(snapshot_date) AS snapshot_date,
+                   any_value(late_capture) AS late_capture
+            FROM cur GROUP BY scheme
+        ) AS cc USING (scheme)
+        LEFT JOIN (
+            SELECT scheme, any_value(snapshot_date) AS snapshot_date,
+                   any_value(late_capture) AS late_capture
+            FROM prev GROUP BY scheme
+        ) AS pc USING (scheme)
+        ORDER BY e.scheme, entity_smallholder_id, change_type, column_name
     """
     with _views(conn, {"_mspo_current": current, "_mspo_previous": previous}):
         return conn.sql(sql).pl()

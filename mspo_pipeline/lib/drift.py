@@ -10,6 +10,7 @@ called retyped; any integer width counts as a JSON integer.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import polars as pl
@@ -70,21 +71,38 @@ def _same_json_type(expected: pl.DataType, actual: pl.DataType) -> bool:
     return actual == expected or (expected.is_integer() and actual.is_integer())
 
 
-def schema_drift(raw: pl.DataFrame, table: str) -> Drift:
-    """Compare the raw columns of ``table`` and their types with its declared raw fields."""
+JSON_TEXT = "JSON text (mixed kinds)"
+"""How a raw JSON-text column's type reads in drift reports: its values are of several kinds."""
+
+
+def schema_drift(raw: pl.DataFrame, table: str, *, json_text_fields: Collection[str] = ()) -> Drift:
+    """Compare the raw columns of ``table`` and their types with its declared raw fields.
+
+    A JSON-text column (see ``records.RawRecords``) is String in polars but no JSON type at all:
+    a declared field stored that way is always retyped.
+    """
     schema = table_schema(table)
     expected = {c.raw: c.raw_dtype for c in schema.columns}
     expected.update(dict.fromkeys(schema.dropped_raw_fields, pl.String()))
-    actual = raw.schema
+    actual = {
+        name: JSON_TEXT if name in json_text_fields else str(dtype)
+        for name, dtype in raw.schema.items()
+    }
     nulls = raw.null_count().row(0, named=True)
     all_null = {name for name, n in nulls.items() if n == raw.height}
+
+    def retyped(name: str) -> bool:
+        if name in json_text_fields:
+            return True
+        return name not in all_null and not _same_json_type(expected[name], raw.schema[name])
+
     return Drift(
         table=table,
-        new_fields=tuple(RawField(n, str(t)) for n, t in actual.items() if n not in expected),
+        new_fields=tuple(RawField(n, t) for n, t in actual.items() if n not in expected),
         missing_fields=tuple(n for n in expected if n not in actual),
         retyped_fields=tuple(
-            RetypedField(n, str(expected[n]), str(t))
+            RetypedField(n, str(expected[n]), t)
             for n, t in actual.items()
-            if n in expected and n not in all_null and not _same_json_type(expected[n], t)
+            if n in expected and retyped(n)
         ),
     )

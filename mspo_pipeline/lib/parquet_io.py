@@ -20,6 +20,7 @@ from upath import UPath
 
 import mspo_pipeline
 from mspo_pipeline.lib import storage
+from mspo_pipeline.lib.provenance import StoredFrame
 from mspo_pipeline.lib.storage import is_local, parquet_facts, read_parquet, write_parquet_atomic
 
 _PROVENANCE_TYPES = (str, int, float, bool)
@@ -109,8 +110,14 @@ class ParquetUPathIOManager(dg.UPathIOManager):
             }
         )
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
-        return read_parquet(path)
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame | StoredFrame:
+        """The frame, or a ``StoredFrame`` for an input annotated so (with the raw file's
+        SHA-256 when the input is raw: derived files name the exact raw file they came from)."""
+        if context.dagster_type.typing_type is not StoredFrame:
+            return read_parquet(path)
+        is_raw = context.asset_key.path[0] == "raw"
+        frame, provenance, sha256 = storage.read_stored(path, digest=is_raw)
+        return StoredFrame(frame, provenance, sha256)
 
 
 def _flag(entry: Any) -> bool:

@@ -6,9 +6,13 @@ anything else that reads the store (the SQL warehouse), so one layout is spelled
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -32,7 +36,14 @@ PROVENANCE_PREFIX = "mspo."
 REUSE_EXISTING = "mspo/reuse_existing"
 """Output metadata flag: the stored partition is kept as it is and nothing is written."""
 
+TEMP_PREFIX = ".mspo-"
+TEMP_SUFFIX = ".parquet.tmp"
+"""Our temporary files: ``.mspo-<random>.parquet.tmp``, in the target's folder or the system's."""
+STALE_TEMP_MIN_AGE_S = 5.0
+"""A temporary file younger than this is never removed (see ``remove_stale_temps``)."""
+
 _PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_log = logging.getLogger(__name__)
 
 
 def partition_folder(partition_key: str) -> str:
@@ -124,32 +135,96 @@ def read_provenance(path: str | os.PathLike[str] | UPath) -> dict[str, str]:
     Raises ``FileNotFoundError`` when there is no file, so callers can tell "no snapshot yet"
     from "a snapshot without provenance" (an empty dict).
     """
+    return read_footer(path)[1]
+
+
+def read_footer(path: str | os.PathLike[str] | UPath) -> tuple[int, dict[str, str]]:
+    """(rows, provenance) from one read of a Parquet file's footer, without its data.
+
+    For readers of many files (the capture ledger, ``mspo status``) that need both and must not
+    open each file twice; raises ``FileNotFoundError`` like ``read_provenance``.
+    """
     import pyarrow.parquet as pq
 
     with as_upath(path).open("rb") as handle:
-        footer = pq.read_metadata(handle).metadata or {}
+        footer = pq.read_metadata(handle)
     prefix = PROVENANCE_PREFIX.encode()
-    return {
+    provenance = {
         key[len(prefix) :].decode(): value.decode()
-        for key, value in footer.items()
+        for key, value in (footer.metadata or {}).items()
         if key.startswith(prefix)
     }
+    return footer.num_rows, provenance
 
 
 def is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
+def remove_stale_temps(
+    directory: str | os.PathLike[str], *, min_age_s: float = STALE_TEMP_MIN_AGE_S
+) -> list[Path]:
+    """Remove our temporary files in ``directory`` that no live writer holds; return them.
+
+    A writer killed mid-write (SIGKILL, OOM) leaves its ``.mspo-*.parquet.tmp`` behind, next to
+    the day's file, forever. Whether its writer is alive is told by a lock, not by the file's
+    age: every writer holds an exclusive ``flock`` on its temporary file from just after
+    creating it until after it is renamed or removed, and the kernel drops the lock when the
+    process dies however it dies. A file whose lock can be taken has no writer left, even if it
+    was written a second ago (a re-run right after a crash cleans up at once), while a slow
+    write of any length is never touched: an age threshold alone would have to guess how long
+    the slowest write takes, and either leave garbage for that long or cut a live write.
+
+    The small ``min_age_s`` only covers the instant between ``mkstemp`` creating the file and
+    its writer locking it. Only names we create are considered; anything else in the folder is
+    not ours. Locks are per host on most network filesystems: writing one partition folder from
+    two hosts at once is not supported anyway.
+    """
+    now = time.time()
+    removed = []
+    for path in Path(directory).glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            if now - path.stat().st_mtime < min_age_s:
+                continue
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # renamed or removed meanwhile by its writer
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live writer holds it
+        else:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        finally:
+            os.close(descriptor)
+    if removed:
+        _log.warning(
+            "removed %d temporary file(s) left by a killed write in %s: %s",
+            len(removed),
+            directory,
+            ", ".join(p.name for p in removed),
+        )
+    return removed
+
+
 @contextmanager
 def _local_temp(directory: str | None) -> Iterator[Path]:
-    """A temporary file path, removed afterwards whatever happens (it may be renamed away)."""
-    descriptor, name = tempfile.mkstemp(prefix=".mspo-", suffix=".parquet.tmp", dir=directory)
-    os.close(descriptor)
+    """A temporary file path, removed afterwards whatever happens (it may be renamed away).
+
+    The file is locked while it exists (``remove_stale_temps``), and creating one first clears
+    what killed writers left in the same folder.
+    """
+    folder = directory if directory is not None else tempfile.gettempdir()
+    remove_stale_temps(folder)
+    descriptor, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     temp = Path(name)
     try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield temp
     finally:
         temp.unlink(missing_ok=True)
+        os.close(descriptor)  # releases the lock, once the name is gone
 
 
 def _write(frame: pl.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
@@ -185,6 +260,34 @@ def read_parquet(path: UPath) -> pl.DataFrame:
     with _local_temp(None) as temp:
         path.fs.get_file(path.path, str(temp))
         return pl.read_parquet(temp, memory_map=False)
+
+
+def file_sha256(path: str | os.PathLike[str] | UPath) -> str:
+    """Hex SHA-256 of a stored file's bytes, read in pieces (a raw SPOC file is ~20 MB)."""
+    digest = hashlib.sha256()
+    with as_upath(path).open("rb") as handle:
+        while piece := handle.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def read_stored(path: UPath, *, digest: bool) -> tuple[pl.DataFrame, dict[str, str], str | None]:
+    """A stored file's frame, its provenance and (with ``digest``) its SHA-256, reading a
+    ``gs://`` object once (into a temporary file, as ``read_parquet`` does)."""
+    if is_local(path):
+        return _read_local(Path(path.path), digest=digest)
+    if not path.exists():
+        raise FileNotFoundError(f"no Parquet object at {path}")
+    with _local_temp(None) as temp:
+        path.fs.get_file(path.path, str(temp))
+        return _read_local(temp, digest=digest, memory_map=False)
+
+
+def _read_local(
+    file: Path, *, digest: bool, memory_map: bool = True
+) -> tuple[pl.DataFrame, dict[str, str], str | None]:
+    frame = pl.read_parquet(file, memory_map=memory_map)
+    return frame, read_provenance(file), file_sha256(file) if digest else None
 
 
 def parquet_facts(path: UPath) -> tuple[int, int]:

@@ -8,8 +8,11 @@ partitions by column name, so a field the API adds one day does not break older 
 Views: ``raw_<name>`` for each catalogue endpoint, ``typed_<name>``, ``validated_<name>``,
 ``quarantine_<name>``; the reference tables under their own names (validated layer, every
 partition: join on ``partition_date`` too); the curated tables ``geography``,
-``smallholders``, ``certification_summary``, ``changes``; and ``smallholders_latest`` (the
+``smallholders``, ``certification_summary``, ``changes``; the capture ledger ``captures``
+(``status`` on_time/late/missing per day and endpoint); and ``smallholders_latest`` (the
 newest partition of ``smallholders``). A layer with no files yet is skipped and reported.
+``plot_history`` reads only the newest partition of ``curated/plot_history`` (it holds the whole
+history), with the table macros ``smallholders_as_of(day)`` and ``plot_timeline(scheme, id)``.
 
 For a ``gs://`` root, DuckDB reads through gcsfs (its own ``httpfs`` extension cannot be
 installed here). A database file written by ``build_warehouse`` over ``gs://`` needs the
@@ -24,7 +27,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from mspo_pipeline.lib import ledger
 from mspo_pipeline.lib.catalog import ENDPOINTS, Kind
+from mspo_pipeline.lib.history import VERSION_COLUMNS
 from mspo_pipeline.lib.storage import storage_options
 
 if TYPE_CHECKING:
@@ -79,6 +84,8 @@ def view_specs(data_root: str) -> list[ViewSpec]:
         ViewSpec(e.name, layer("validated", e.name)) for e in ENDPOINTS if e.kind is Kind.REFERENCE
     ]
     specs += [ViewSpec(table, layer("curated", table)) for table in CURATED_TABLES]
+    # The capture ledger (lib/ledger.py): on_time / late / missing per day and endpoint.
+    specs.append(ViewSpec(ledger.TABLE, layer("curated", ledger.TABLE)))
     return specs
 
 
@@ -135,7 +142,61 @@ def build_warehouse(
             "WHERE partition_date = (SELECT max(partition_date) FROM smallholders)"
         )
         created.append("smallholders_latest")
+    history = history_spec(data_root)
+    if create_history_views(conn, history):
+        created += [history.name, *HISTORY_MACROS]
+    else:
+        skipped.append(history)
     return WarehouseReport(views=tuple(created), skipped=tuple(skipped))
+
+
+# Plot history (curated/plot_history, lib/history.py). Its newest partition holds the whole
+# history, so the view reads that one file, not the union of every day like the views above.
+
+HISTORY_MACROS = ("smallholders_as_of", "plot_timeline")
+"""Table macros over ``plot_history``: the register as of a day, and one plot's versions."""
+
+
+def history_spec(data_root: str) -> ViewSpec:
+    """The ``plot_history`` view and the glob of every stored partition of it."""
+    table = "plot_history"
+    pattern = f"{_root(data_root)}/curated/mspo/{table}/{PARTITION_FOLDER_GLOB}/{table}.parquet"
+    return ViewSpec(table, pattern)
+
+
+def create_history_views(conn: duckdb.DuckDBPyConnection, spec: ViewSpec) -> bool:
+    """``plot_history`` over the newest stored partition, and the macros over it; False (and
+    nothing created) when no partition is stored yet.
+
+    The newest file is chosen when a query runs (the ``YYYYMMDD`` folders sort by date, and
+    DuckDB prunes the scan to the one file the filter names), so a database file written once
+    follows later days like the other views. A version is valid on day D when ``valid_from <=
+    D`` and ``replaced_on`` is null or after D (see lib/history.py): on a captured day that is
+    exactly that day's ``smallholders``; on a day that was not captured, the register as last
+    captured before it.
+    """
+    pattern = _literal(spec.pattern)
+    if not conn.sql(f"SELECT count(*) FROM glob({pattern})").fetchall()[0][0]:
+        return False
+    version_columns = ", ".join(c.name for c in VERSION_COLUMNS)
+    conn.execute(
+        f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * EXCLUDE (filename) "
+        f"FROM read_parquet({pattern}, union_by_name = true, filename = true) "
+        f"WHERE filename = (SELECT max(file) FROM glob({pattern}))"
+    )
+    conn.execute(
+        "CREATE OR REPLACE MACRO smallholders_as_of(as_of_day) AS TABLE "
+        f"SELECT * EXCLUDE ({version_columns}) FROM {spec.name} "
+        "WHERE valid_from <= as_of_day::DATE "
+        "AND (replaced_on IS NULL OR replaced_on > as_of_day::DATE) AND NOT removed "
+        "ORDER BY scheme, entity_smallholder_id"
+    )
+    conn.execute(
+        "CREATE OR REPLACE MACRO plot_timeline(plot_scheme, plot_id) AS TABLE "
+        f"SELECT * FROM {spec.name} "
+        "WHERE scheme = plot_scheme AND entity_smallholder_id = plot_id ORDER BY version"
+    )
+    return True
 
 
 ANALYST_QUERIES: list[tuple[str, str]] = [

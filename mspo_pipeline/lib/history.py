@@ -1,0 +1,372 @@
+"""Plot history: one row per plot and version, kept up to date one captured day at a time.
+
+``curated.smallholders`` keeps each day whole, so "what did the register say on 3 March" or
+"when did this plot's certificate change" would otherwise mean scanning every daily snapshot.
+The history keeps only what changed: a **version** is a run of captured days over which a plot's
+tidy columns (every column of ``curated.smallholders`` except the per-day ``DAY_COLUMNS``:
+``partition_date``, ``snapshot_date``, ``late_capture``) did not change. A plot that changes and
+later changes back gets a new version, not its old one again: the timeline shows both changes.
+
+Boundaries are partition days, and only captured days count (a day with no stored partition is
+not evidence of anything):
+
+- ``valid_from``: the first partition day the version was seen.
+- ``valid_to``: the **last partition day on which the version was seen (inclusive)**; null while
+  the version is current (it was seen on the history's own, newest day).
+- ``replaced_on``: the partition day the next version (or the plot's absence) was first seen;
+  null while current. Days strictly between ``valid_to`` and ``replaced_on`` were not captured:
+  the change happened after ``valid_to`` and no later than ``replaced_on``.
+- ``valid_from_late`` / ``valid_to_late``: that boundary day's partition is a late capture (it
+  holds a later day's register, the scheme's ``late_capture`` that day), so the boundary is only
+  as good as that later register: the version may have begun later, or lasted longer.
+- ``removed``: the row records that the plot was absent from the register from ``valid_from``
+  (its tidy columns are null). A soft delete is not a removal: it is a version whose ``deleted``
+  is true. A plot that comes back after a removal starts a new version.
+
+Every plot ever seen has exactly one row with ``replaced_on`` null: its current version, or its
+removal. As of a day D, the register is the versions with ``valid_from <= D`` and ``replaced_on``
+null or after D, removals left out: on a captured day, exactly that day's ``smallholders``; on a
+day that was not captured, the register as last captured before it.
+
+``merge_history`` builds day D from the history of the previous captured day and D's
+``smallholders``: one hash per row over the tidy columns, computed on both sides in the same call
+(DuckDB's ``hash`` is not promised to be stable across DuckDB versions, so stored hashes would be
+a liability), one join of the current versions with today's rows, and the closed versions copied
+through. Its cost depends on the number of plots and versions, not on the number of days kept.
+``build_history`` derives the same table from every day at once, a different algorithm (gaps and
+islands over the plot-by-day grid): the oracle the incremental chain is tested against, and a
+one-shot rebuild from stored ``smallholders`` partitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from mspo_pipeline.lib.curated import DAY_COLUMNS, KEY, partition_date
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryColumn:
+    """One column ``plot_history`` adds to the plot's tidy columns."""
+
+    name: str
+    dtype: pl.DataType
+    sql_type: str
+    description: str
+
+
+VERSION_COLUMNS = (
+    HistoryColumn(
+        "version", pl.Int32(), "INTEGER", "1 for the plot's first version, +1 for each next one."
+    ),
+    HistoryColumn(
+        "valid_from", pl.Date(), "DATE", "First partition day (inclusive) this version was seen."
+    ),
+    HistoryColumn(
+        "valid_from_late",
+        pl.Boolean(),
+        "BOOLEAN",
+        "valid_from's partition is a late capture (a later day's register): the version may "
+        "have begun later than valid_from.",
+    ),
+    HistoryColumn(
+        "valid_to",
+        pl.Date(),
+        "DATE",
+        "Last partition day (inclusive) this version was seen; null while it is current.",
+    ),
+    HistoryColumn(
+        "valid_to_late",
+        pl.Boolean(),
+        "BOOLEAN",
+        "valid_to's partition is a late capture: the version may have lasted beyond valid_to. "
+        "Null while current.",
+    ),
+    HistoryColumn(
+        "replaced_on",
+        pl.Date(),
+        "DATE",
+        "Partition day the next version (or the plot's absence) was first seen; null while "
+        "current. Days between valid_to and replaced_on were not captured.",
+    ),
+    HistoryColumn(
+        "removed",
+        pl.Boolean(),
+        "BOOLEAN",
+        "The plot was absent from the register from valid_from (tidy columns null). A soft "
+        "delete is a version with deleted = true, not a removal.",
+    ),
+)
+"""What ``plot_history`` says about each version, between the key and the plot's tidy columns."""
+
+COLUMN_DESCRIPTIONS = {column.name: column.description for column in VERSION_COLUMNS}
+_VERSION_NAMES = tuple(column.name for column in VERSION_COLUMNS)
+_NOT_TIDY = frozenset({*KEY, *_VERSION_NAMES, *DAY_COLUMNS})
+
+
+def tidy_columns(columns: Sequence[str]) -> list[str]:
+    """The columns of a ``smallholders`` or ``plot_history`` frame that make up a version."""
+    return [c for c in columns if c not in _NOT_TIDY]
+
+
+def history_schema(smallholders: pl.Schema) -> pl.Schema:
+    """The schema of ``plot_history`` over ``smallholders`` frames of this schema."""
+    return pl.Schema(
+        {
+            **{k: smallholders[k] for k in KEY},
+            **{c.name: c.dtype for c in VERSION_COLUMNS},
+            **{c: smallholders[c] for c in tidy_columns(smallholders.names())},
+        }
+    )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _hash(columns: Sequence[str], alias: str = "") -> str:
+    """DuckDB's hash over ``columns`` (one UBIGINT): equal rows, equal hashes."""
+    prefix = f"{alias}." if alias else ""
+    return f"hash({', '.join(prefix + _ident(c) for c in columns)})"
+
+
+def _late_values(late: Mapping[str, bool | None]) -> str:
+    """A ``(scheme, late)`` table from a mapping; one null row when it is empty."""
+    rows = [
+        f"({_literal(scheme)}, {'NULL' if value is None else str(value).upper()}::BOOLEAN)"
+        for scheme, value in late.items()
+    ] or ["(NULL::VARCHAR, NULL::BOOLEAN)"]
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS l(scheme, late)"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _check_smallholders(frame: pl.DataFrame, partition: str | None = None) -> None:
+    missing = [c for c in (*KEY, "late_capture") if c not in frame.columns]
+    if missing:
+        where = f" of {partition}" if partition else ""
+        raise ValueError(
+            f"plot_history needs curated.smallholders{where} with {', '.join(missing)}; build it "
+            "with curated.smallholders(...) (or add the capture columns with with_captures)"
+        )
+
+
+def merge_history(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    history: pl.DataFrame | None,
+    history_partition: str | None,
+    history_late: Mapping[str, bool | None],
+    smallholders: pl.DataFrame,
+    partition: str,
+) -> pl.DataFrame:
+    """The history as of ``partition``: ``history`` (as of ``history_partition``, the previous
+    captured day; None for the first) with ``smallholders`` of ``partition`` folded in.
+
+    ``history_late`` is, per scheme, whether ``history_partition`` was a late capture (its raw
+    footers): it becomes ``valid_to_late`` of the versions that end there. Sorted by plot and
+    version. Raises ``ValueError`` unless ``partition`` is after ``history_partition``.
+    """
+    _check_smallholders(smallholders, partition)
+    if (history is None) != (history_partition is None):
+        raise ValueError(
+            f"plot_history for {partition}: pass the previous history and its partition together "
+            f"(got partition {history_partition!r} and {'no' if history is None else 'a'} frame)"
+        )
+    day = partition_date(partition)
+    if history is None or history_partition is None:
+        history = pl.DataFrame(schema=history_schema(smallholders.schema))
+        before = day - dt.timedelta(days=1)  # never used: an empty history closes nothing
+    else:
+        before = partition_date(history_partition)
+        if before >= day:
+            raise ValueError(
+                f"plot_history for {partition} cannot build on the history of "
+                f"{history_partition}: days are folded in date order"
+            )
+    new_tidy = tidy_columns(smallholders.columns)
+    old_tidy = tidy_columns(history.columns)
+    tidy = [*new_tidy, *(c for c in old_tidy if c not in new_tidy)]
+    key = ", ".join(KEY)
+    tidy_sql = ", ".join(_ident(c) for c in tidy)
+    sql = f"""
+        WITH today AS (
+            SELECT {key}, late_capture, {", ".join(_ident(c) for c in new_tidy)}
+            FROM _mspo_smallholders
+        ),
+        -- Both sides in one relation: columns unify by name and type, so the two hashes agree
+        -- on equal values even if a column's type or presence differs between the days.
+        sides AS (
+            SELECT {key}, NULL::INTEGER AS version, NULL::BOOLEAN AS removed, {tidy_sql}
+            FROM today
+            UNION ALL BY NAME
+            SELECT {key}, version, removed, {", ".join(_ident(c) for c in old_tidy)}
+            FROM _mspo_history WHERE replaced_on IS NULL
+        ),
+        hashed AS (
+            SELECT {key}, version, removed,
+                   CASE WHEN removed IS NOT TRUE THEN {_hash(tidy)} END AS row_hash
+            FROM sides
+        ),
+        pairs AS (
+            SELECT {key}, o.version, o.removed AS was_removed,
+                   t.row_hash IS NOT NULL AS present,
+                   o.version IS NOT NULL AND CASE
+                       WHEN o.removed THEN t.row_hash IS NOT NULL
+                       ELSE t.row_hash IS NULL OR t.row_hash <> o.row_hash
+                   END AS ends
+            FROM (SELECT * FROM hashed WHERE version IS NOT NULL) AS o
+            FULL JOIN (SELECT * FROM hashed WHERE version IS NULL) AS t USING ({key})
+        ),
+        starts AS (SELECT * FROM pairs WHERE ends OR version IS NULL),
+        day_late AS (SELECT scheme, any_value(late_capture) AS late FROM today GROUP BY scheme),
+        before_late AS ({_late_values(history_late)}),
+        merged AS (
+            SELECT h.* REPLACE (
+                CASE WHEN s.ends THEN DATE '{before.isoformat()}' ELSE h.valid_to END
+                    AS valid_to,
+                CASE WHEN s.ends THEN b.late ELSE h.valid_to_late END AS valid_to_late,
+                CASE WHEN s.ends THEN DATE '{day.isoformat()}' ELSE h.replaced_on END
+                    AS replaced_on
+            )
+            FROM _mspo_history AS h
+            LEFT JOIN starts AS s
+                ON h.replaced_on IS NULL AND s.ends
+                AND s.scheme = h.scheme AND s.entity_smallholder_id = h.entity_smallholder_id
+            LEFT JOIN before_late AS b ON s.ends AND b.scheme = h.scheme
+            UNION ALL BY NAME
+            SELECT {key}, coalesce(s.version, 0) + 1 AS version,
+                   DATE '{day.isoformat()}' AS valid_from, t.late_capture AS valid_from_late,
+                   FALSE AS removed, {", ".join("t." + _ident(c) for c in new_tidy)}
+            FROM starts AS s JOIN today AS t USING ({key})
+            WHERE s.present
+            UNION ALL BY NAME
+            SELECT {key}, s.version + 1 AS version,
+                   DATE '{day.isoformat()}' AS valid_from, d.late AS valid_from_late,
+                   TRUE AS removed
+            FROM starts AS s LEFT JOIN day_late AS d USING (scheme)
+            WHERE NOT s.present
+        )
+        SELECT {_select_history(tidy)} FROM merged
+        ORDER BY scheme, entity_smallholder_id, version
+    """
+    frames = {"_mspo_smallholders": smallholders, "_mspo_history": history}
+    return _run(conn, sql, frames)
+
+
+def _select_history(tidy: Sequence[str]) -> str:
+    """The history's columns in their order, version columns cast to their declared types."""
+    versions = [f"{_ident(c.name)}::{c.sql_type} AS {_ident(c.name)}" for c in VERSION_COLUMNS]
+    return ", ".join([*KEY, *versions, *(_ident(c) for c in tidy)])
+
+
+def _run(
+    conn: duckdb.DuckDBPyConnection, sql: str, frames: Mapping[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """``sql`` over ``frames`` exposed as Arrow views (strings scanned in place), then dropped."""
+    conn.execute("SET TimeZone = 'UTC'")
+    for name, frame in frames.items():
+        conn.register(name, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+    try:
+        return conn.sql(sql).pl()
+    finally:
+        for name in frames:
+            conn.unregister(name)
+
+
+def build_history(
+    conn: duckdb.DuckDBPyConnection, smallholders: pl.DataFrame | duckdb.DuckDBPyRelation
+) -> pl.DataFrame:
+    """The history of every day in ``smallholders`` (all partitions stacked) at once.
+
+    The captured days are the distinct ``partition_date`` values. Equal to folding the days in
+    one by one with ``merge_history``; costs the number of plots times the number of days.
+    """
+    columns = smallholders.columns
+    if isinstance(smallholders, pl.DataFrame):
+        _check_smallholders(smallholders)
+    tidy = tidy_columns(columns)
+    key = ", ".join(KEY)
+    plot = "PARTITION BY scheme, entity_smallholder_id ORDER BY partition_date"
+    sql = f"""
+        WITH seen AS (
+            SELECT partition_date, {key}, late_capture, {_hash(tidy)} AS row_hash
+            FROM _mspo_all
+        ),
+        days AS (SELECT DISTINCT partition_date FROM seen),
+        day_late AS (
+            SELECT partition_date, scheme, any_value(late_capture) AS late
+            FROM seen GROUP BY ALL
+        ),
+        grid AS (
+            SELECT f.scheme, f.entity_smallholder_id, d.partition_date, s.row_hash
+            FROM (
+                SELECT {key}, min(partition_date) AS first_day FROM seen GROUP BY ALL
+            ) AS f
+            JOIN days AS d ON d.partition_date >= f.first_day
+            LEFT JOIN seen AS s USING ({key}, partition_date)
+        ),
+        islands AS (
+            SELECT *, sum(starts) OVER (
+                {plot} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            )::INTEGER AS version
+            FROM (
+                SELECT *, (lag(row_hash) OVER ({plot}) IS DISTINCT FROM row_hash
+                           OR row_number() OVER ({plot}) = 1)::INTEGER AS starts
+                FROM grid
+            )
+        ),
+        versions AS (
+            SELECT {key}, version, min(partition_date) AS valid_from,
+                   max(partition_date) AS last_seen, bool_and(row_hash IS NULL) AS removed
+            FROM islands GROUP BY ALL
+        ),
+        spans AS (
+            SELECT *, lead(valid_from) OVER (
+                PARTITION BY scheme, entity_smallholder_id ORDER BY version
+            ) AS replaced_on
+            FROM versions
+        )
+        SELECT {_select_history(tidy)} FROM (
+            SELECT v.{KEY[0]}, v.{KEY[1]}, v.version, v.valid_from,
+                   fl.late AS valid_from_late,
+                   CASE WHEN v.replaced_on IS NOT NULL THEN v.last_seen END AS valid_to,
+                   CASE WHEN v.replaced_on IS NOT NULL THEN tl.late END AS valid_to_late,
+                   v.replaced_on, v.removed, {", ".join("r." + _ident(c) for c in tidy)}
+            FROM spans AS v
+            LEFT JOIN _mspo_all AS r
+                ON NOT v.removed AND r.partition_date = v.valid_from
+                AND r.scheme = v.scheme AND r.entity_smallholder_id = v.entity_smallholder_id
+            LEFT JOIN day_late AS fl
+                ON fl.partition_date = v.valid_from AND fl.scheme = v.scheme
+            LEFT JOIN day_late AS tl
+                ON tl.partition_date = v.last_seen AND tl.scheme = v.scheme
+        )
+        ORDER BY scheme, entity_smallholder_id, version
+    """
+    if isinstance(smallholders, pl.DataFrame):
+        return _run(conn, sql, {"_mspo_all": smallholders})
+    conn.execute("SET TimeZone = 'UTC'")
+    smallholders.create_view("_mspo_all", replace=True)
+    try:
+        return conn.sql(sql).pl()
+    finally:
+        conn.execute("DROP VIEW IF EXISTS _mspo_all")
+
+
+def as_of(history: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """The register as it stood on ``day`` according to ``history`` (see the module docstring):
+    the plots' tidy columns, in key order, without the version columns."""
+    valid = history.filter(
+        pl.col("valid_from") <= day,
+        pl.col("replaced_on").is_null() | (pl.col("replaced_on") > day),
+        ~pl.col("removed"),
+    )
+    return valid.select(*KEY, *tidy_columns(history.columns)).sort(KEY)
