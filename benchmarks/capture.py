@@ -12,8 +12,8 @@ Contenders:
   except that its casts are made non-strict: the docs' strict casts crash on the API's own dirty
   values ("N/A"). Its types come from the first 100 records (polars' default).
 - ``raw``: this project's raw capture (client with ISA-L gzip → temp file → msgspec/NDJSON →
-  pyarrow against a sampled schema, or polars inference over every row → atomic zstd Parquet
-  with provenance), exactly the functions the raw asset calls.
+  pyarrow against a sampled schema, or the exact path when a record does not fit → atomic zstd
+  Parquet with provenance), exactly the functions the raw asset calls.
 - ``floor``: not this project's code, and not a contender: a bare capture (body in memory, types
   from 100 records, no checks), to show what wall time is within reach at all.
 - ``typed_validated``: ``raw``, then the typed cast and the pandera validation with quarantine
