@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import statistics
 import tempfile
 import time
@@ -192,6 +193,8 @@ def main() -> None:
                 3,
             )
             register_rows = fetch(f"SELECT * FROM smallholders_as_of('{middle}')")
+            plan = warehouse.sql(f"EXPLAIN ANALYZE SELECT * FROM plot_timeline({key})").fetchall()
+            row_groups = ", ".join(re.findall(r"Row Groups Scanned: (\d+ / \d+)", plan[0][1]))
         history_mb = _path(root, HISTORY, days[-1]).stat().st_size / 1e6
 
     print(
@@ -211,6 +214,7 @@ def main() -> None:
     print(f"\nSQL over {len(days)} days ({register_rows:,} plots on {middle})")
     print(f"{'  register of one day':<36} as_of {as_of:>6.2f} s   daily snapshots {scan:>6.2f} s")
     print(f"{'  one plot timeline':<36} as_of {timeline:>6.2f} s   daily snapshots {daily:>6.2f} s")
+    print(f"  (the timeline read {row_groups or 'all'} row groups of the history file)")
 
 
 if __name__ == "__main__":

@@ -713,7 +713,7 @@ def test_smallholders_say_which_register_each_scheme_is(conn: duckdb.DuckDBPyCon
 
 
 def test_smallholders_refuse_a_scheme_without_a_capture(conn: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(ValueError, match="no capture .* for scheme\\(s\\) GM"):
+    with pytest.raises(ValueError, match=r"no capture .* for scheme\(s\) GM"):
         build_smallholders(
             conn,
             frames(SPOC_DAY1, OSH_DAY1, GM_DAY1),

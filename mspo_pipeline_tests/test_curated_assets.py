@@ -30,7 +30,7 @@ from mspo_pipeline.defs.curated import (
     SUMMARY_KEY,
     stored_partitions,
 )
-from mspo_pipeline.defs.partitions import daily_partitions
+from mspo_pipeline.defs.partitions import GAP_LOOKBACK_DAYS, daily_partitions
 from mspo_pipeline.emulator.generator import SAMPLE_RECORDS, changes_between
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import curated, storage
@@ -116,13 +116,27 @@ def test_curated_assets_in_the_graph() -> None:
     assert graph.get(HISTORY_KEY).parent_keys == {SMALLHOLDERS_KEY, HISTORY_KEY}
 
 
+def earlier(day: str, days: int) -> list[str]:
+    """The ``days`` days before ``day`` (fewer than ``GAP_LOOKBACK_DAYS`` here: the partitions
+    start on the first of November)."""
+    assert days <= GAP_LOOKBACK_DAYS
+    end = dt.date.fromisoformat(day)
+    return [(end - dt.timedelta(days=n)).isoformat() for n in range(days, 0, -1)]
+
+
 @pytest.mark.parametrize("key", [CHANGES_KEY, HISTORY_KEY])
-@pytest.mark.parametrize(("day", "previous"), [("2026-11-19", ["2026-11-18"]), ("2026-11-01", [])])
-def test_chained_assets_depend_on_their_own_previous_day(
+@pytest.mark.parametrize(
+    ("day", "previous"),
+    [
+        ("2026-11-19", earlier("2026-11-19", 18)),  # back to the first day
+        ("2026-11-01", []),
+    ],
+)
+def test_chained_assets_depend_on_the_days_they_may_build_on(
     key: dg.AssetKey, day: str, previous: list[str]
 ) -> None:
     """What makes a backfill run the days of ``changes`` and ``plot_history`` in order (none
-    before the first)."""
+    before the first), and marks a day stale when any day it may build on is filled in."""
     graph = pipeline.definitions().resolve_asset_graph()
     mapping = graph.get_partition_mapping(key, key)
     upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
@@ -383,7 +397,7 @@ def test_stored_partitions_lists_only_days_with_a_file(tmp_path: Path) -> None:
 
 
 def _as_of(conn: duckdb.DuckDBPyConnection, day: str) -> pl.DataFrame:
-    return conn.sql(f"SELECT * FROM smallholders_as_of(DATE '{day}')").pl()
+    return conn.sql(f"SELECT * FROM smallholders_as_of(DATE '{day}')").pl().sort(curated.KEY)
 
 
 def _register(root: Path, day: str) -> pl.DataFrame:

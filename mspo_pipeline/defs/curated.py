@@ -36,9 +36,11 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
+from mspo_pipeline.defs.partitions import daily_partitions, earlier_days, one_run_per_day
 from mspo_pipeline.lib import curated, history, storage
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
+from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
 
 CURATED_GROUP = "curated"
@@ -48,6 +50,8 @@ SMALLHOLDERS_KEY = dg.AssetKey(["curated", "smallholders"])
 SUMMARY_KEY = dg.AssetKey(["curated", "certification_summary"])
 CHANGES_KEY = dg.AssetKey(["curated", "changes"])
 HISTORY_KEY = dg.AssetKey(["curated", "plot_history"])
+COMPARED_SOURCES = "compared_sources"
+"""Footer key of ``changes``: the raw snapshots behind the day it compared with."""
 
 REFERENCE_TABLES = ("states", "zones", "zone_state", "spocs", "daerah")
 NO_BASELINE = "none: first partition"
@@ -101,19 +105,25 @@ def _common(key: dg.AssetKey, description: str) -> dict[str, Any]:
 )
 def geography(
     duckdb: DuckDBResource,
-    states: pl.DataFrame,
-    zones: pl.DataFrame,
-    zone_state: pl.DataFrame,
-    spocs: pl.DataFrame,
-    daerah: pl.DataFrame,
+    states: StoredFrame,
+    zones: StoredFrame,
+    zone_state: StoredFrame,
+    spocs: StoredFrame,
+    daerah: StoredFrame,
 ) -> dg.Output[pl.DataFrame]:
     with duckdb.get_connection() as conn:
         frame = curated.geography(
-            conn, states=states, zones=zones, zone_state=zone_state, spocs=spocs, daerah=daerah
+            conn,
+            states=states.frame,
+            zones=zones.frame,
+            zone_state=zone_state.frame,
+            spocs=spocs.frame,
+            daerah=daerah.frame,
         )
     return dg.Output(
         frame,
         metadata={
+            **lineage_metadata(derived_sources(states, zones, zone_state, spocs, daerah)),
             **frame_metadata(frame, COLUMN_DESCRIPTIONS),
             "zones": frame.get_column("zone_id").drop_nulls().n_unique(),
             "states": frame.get_column("state_id").drop_nulls().n_unique(),
@@ -191,24 +201,25 @@ def smallholders(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     io_manager: dg.ResourceParam[ParquetUPathIOManager],
-    spoc: pl.DataFrame,
-    osh: pl.DataFrame,
-    gm: pl.DataFrame,
-    geography: pl.DataFrame,
+    spoc: StoredFrame,
+    osh: StoredFrame,
+    gm: StoredFrame,
+    geography: StoredFrame,
 ) -> dg.Output[pl.DataFrame]:
     partition = context.partition_key
     captures = register_captures(io_manager.root, partition, context.log)
     with duckdb.get_connection() as conn:
         frame = curated.smallholders(
             conn,
-            spoc=spoc,
-            osh=osh,
-            gm=gm,
-            geography=geography,
+            spoc=spoc.frame,
+            osh=osh.frame,
+            gm=gm.frame,
+            geography=geography.frame,
             partition=partition,
             captures=captures,
         )
-    return dg.Output(frame, metadata=smallholders_metadata(frame))
+    lineage = lineage_metadata(derived_sources(spoc, osh, gm, geography))
+    return dg.Output(frame, metadata={**lineage, **smallholders_metadata(frame)})
 
 
 @dg.asset(
@@ -220,14 +231,15 @@ def smallholders(
     ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
 )
 def certification_summary(
-    duckdb: DuckDBResource, smallholders: pl.DataFrame
+    duckdb: DuckDBResource, smallholders: StoredFrame
 ) -> dg.Output[pl.DataFrame]:
     with duckdb.get_connection() as conn:
-        frame = curated.certification_summary(conn, smallholders)
+        frame = curated.certification_summary(conn, smallholders.frame)
     active = frame.filter(pl.col("cert_status") == "ACTIVE")
     return dg.Output(
         frame,
         metadata={
+            **lineage_metadata(derived_sources(smallholders)),
             **frame_metadata(frame, COLUMN_DESCRIPTIONS),
             "plots": int(frame.get_column("plots").sum()),
             "certified_ha": float(frame.get_column("certified_ha").sum()),
@@ -287,22 +299,20 @@ def _days_apart(earlier: str, later: str) -> int:
     ),
     ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
     deps=[
-        # Orders a backfill day after day; nothing is loaded through it (see module docstring).
-        dg.AssetDep(
-            CHANGES_KEY,
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
-        )
+        # Orders a backfill day after day and marks a day stale when a day before it is filled
+        # in; nothing is loaded through it (see module docstring).
+        dg.AssetDep(CHANGES_KEY, partition_mapping=earlier_days)
     ],
+    automation_condition=rederive_when_an_earlier_day_changes,
 )
 def changes(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     io_manager: dg.ResourceParam[ParquetUPathIOManager],
-    smallholders: pl.DataFrame,
+    smallholders: StoredFrame,
 ) -> dg.Output[pl.DataFrame]:
     partition = context.partition_key
+    lineage = lineage_metadata(derived_sources(smallholders))
     stored = stored_partitions(io_manager.root, SMALLHOLDERS_KEY.path)
     previous_key = curated.previous_partition(partition, stored)
     previous = None
@@ -318,10 +328,10 @@ def changes(
                 f"changes for {partition} compare with {previous_key} and cover every day since"
             )
         path = storage.storage_path(io_manager.root, SMALLHOLDERS_KEY.path, previous_key)
-        previous = _with_day_captures(
-            storage.read_parquet(storage.as_upath(path)), io_manager.root, previous_key, context.log
-        )
-    current = _with_day_captures(smallholders, io_manager.root, partition, context.log)
+        compared = StoredFrame(*storage.read_stored(storage.as_upath(path), digest=False)[:2])
+        previous = _with_day_captures(compared.frame, io_manager.root, previous_key, context.log)
+        lineage[COMPARED_SOURCES] = str(lineage_metadata(derived_sources(compared))[SOURCES])
+    current = _with_day_captures(smallholders.frame, io_manager.root, partition, context.log)
     with duckdb.get_connection() as conn:
         frame = curated.changes(
             conn,
@@ -330,7 +340,7 @@ def changes(
             current_partition=partition,
             previous_partition=previous_key,
         )
-    return dg.Output(frame, metadata=changes_metadata(frame, previous_key))
+    return dg.Output(frame, metadata={**lineage, **changes_metadata(frame, previous_key)})
 
 
 NO_HISTORY = "none: first partition"
@@ -394,20 +404,17 @@ def _history_chain(
     ),
     ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
     deps=[
-        # Orders a backfill day after day; the history is read from the store (module docstring).
-        dg.AssetDep(
-            HISTORY_KEY,
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
-        )
+        # Orders a backfill day after day and marks a day stale when a day before it is filled
+        # in; the history is read from the store (module docstring).
+        dg.AssetDep(HISTORY_KEY, partition_mapping=earlier_days)
     ],
+    automation_condition=rederive_when_an_earlier_day_changes,
 )
 def plot_history(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     io_manager: dg.ResourceParam[ParquetUPathIOManager],
-    smallholders: pl.DataFrame,
+    smallholders: StoredFrame,
 ) -> dg.Output[pl.DataFrame]:
     partition, root = context.partition_key, io_manager.root
     previous_key, later = _history_chain(root, partition, context.log)
@@ -422,7 +429,7 @@ def plot_history(
             scheme: capture.late_capture
             for scheme, capture in register_captures(root, previous_key, context.log).items()
         }
-    current = _with_day_captures(smallholders, root, partition, context.log)
+    current = _with_day_captures(smallholders.frame, root, partition, context.log)
     with duckdb.get_connection() as conn:
         frame = history.merge_history(
             conn,
@@ -437,7 +444,10 @@ def plot_history(
             f"curated/plot_history has later stored day(s) {', '.join(later)} built without "
             f"this one: materialise them again in date order so the newest holds {partition}"
         )
-    return dg.Output(frame, metadata=history_metadata(frame, partition, previous_key))
+    lineage = lineage_metadata(derived_sources(smallholders))
+    return dg.Output(
+        frame, metadata={**lineage, **history_metadata(frame, partition, previous_key)}
+    )
 
 
 defs = dg.Definitions(

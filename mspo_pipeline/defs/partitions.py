@@ -1,4 +1,4 @@
-"""The one partitioning every asset shares: a day in Malaysia (DESIGN.md §5)."""
+"""The one partitioning every asset shares: a day in Malaysia, and how days depend on days."""
 
 import os
 
@@ -20,6 +20,16 @@ daily_partitions = dg.DailyPartitionsDefinition(
     # The API serves today's register: today's partition must exist as soon as the day starts.
     end_offset=1,
 )
+
+GAP_LOOKBACK_DAYS = 31
+"""How far back a day-chained asset (``changes``, ``plot_history``) looks for the stored day it
+builds on: a gap of missed days up to this long heals by itself when it is filled in later."""
+
+earlier_days = dg.TimeWindowPartitionMapping(
+    start_offset=-GAP_LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True
+)
+"""The ``GAP_LOOKBACK_DAYS`` days before a partition: the dependency of a day-chained asset on
+the days it may build on, so filling any of them marks it stale (and re-derives it)."""
 
 # Every partition is its own run, so each day's capture and checks stand or fail alone and the
 # Parquet IO manager writes exactly one partition per output.

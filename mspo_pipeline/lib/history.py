@@ -129,10 +129,9 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _hash(columns: Sequence[str], alias: str = "") -> str:
+def _hash(columns: Sequence[str]) -> str:
     """DuckDB's hash over ``columns`` (one UBIGINT): equal rows, equal hashes."""
-    prefix = f"{alias}." if alias else ""
-    return f"hash({', '.join(prefix + _ident(c) for c in columns)})"
+    return f"hash({', '.join(_ident(c) for c in columns)})"
 
 
 def _late_values(late: Mapping[str, bool | None]) -> str:
@@ -148,8 +147,8 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _check_smallholders(frame: pl.DataFrame, partition: str | None = None) -> None:
-    missing = [c for c in (*KEY, "late_capture") if c not in frame.columns]
+def _check_smallholders(columns: Sequence[str], partition: str | None = None) -> None:
+    missing = [c for c in (*KEY, "partition_date", "late_capture") if c not in columns]
     if missing:
         where = f" of {partition}" if partition else ""
         raise ValueError(
@@ -174,7 +173,7 @@ def merge_history(
     footers): it becomes ``valid_to_late`` of the versions that end there. Sorted by plot and
     version. Raises ``ValueError`` unless ``partition`` is after ``history_partition``.
     """
-    _check_smallholders(smallholders, partition)
+    _check_smallholders(smallholders.columns, partition)
     if (history is None) != (history_partition is None):
         raise ValueError(
             f"plot_history for {partition}: pass the previous history and its partition together "
@@ -286,12 +285,13 @@ def build_history(
 ) -> pl.DataFrame:
     """The history of every day in ``smallholders`` (all partitions stacked) at once.
 
-    The captured days are the distinct ``partition_date`` values. Equal to folding the days in
-    one by one with ``merge_history``; costs the number of plots times the number of days.
+    The captured days are the distinct ``partition_date`` values (a day without a single row is
+    not one; the raw layer never stores an empty register). Equal to folding the days in one by
+    one with ``merge_history``; costs the number of plots times the number of days, which is why
+    the asset does not use it.
     """
     columns = smallholders.columns
-    if isinstance(smallholders, pl.DataFrame):
-        _check_smallholders(smallholders)
+    _check_smallholders(columns)
     tidy = tidy_columns(columns)
     key = ", ".join(KEY)
     plot = "PARTITION BY scheme, entity_smallholder_id ORDER BY partition_date"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +37,7 @@ from mspo_pipeline.lib.capture import CaptureTiming, today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint, Kind
 
 if TYPE_CHECKING:
-    from upath import UPath
+    pass
 
 TABLE = "captures"
 """The ledger's table name: asset ``curated/captures``, warehouse view ``captures``."""
@@ -187,15 +186,6 @@ def entry_from_footer(
     )
 
 
-def file_sha256(path: UPath | str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a stored file, read in pieces (a raw SPOC file is ~20 MB)."""
-    digest = hashlib.sha256()
-    with storage.as_upath(path).open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_entry(root: str, endpoint: Endpoint, day: dt.date, *, with_sha256: bool = True) -> Entry:
     """The ledger row of ``endpoint`` on ``day`` under ``root``; ``missing`` when no file.
 
@@ -210,7 +200,7 @@ def read_entry(root: str, endpoint: Endpoint, day: dt.date, *, with_sha256: bool
     entry = entry_from_footer(day, endpoint, rows, provenance)
     if not with_sha256:
         return entry
-    return dataclasses.replace(entry, sha256=file_sha256(path))
+    return dataclasses.replace(entry, sha256=storage.file_sha256(path))
 
 
 READ_THREADS = 8

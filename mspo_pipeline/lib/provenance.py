@@ -79,11 +79,13 @@ def sources_of(endpoint: str, stored: StoredFrame) -> dict[str, Source]:
     }
 
 
-def merged_sources(*groups: Mapping[str, Source]) -> dict[str, Source]:
-    """The sources of several inputs as one, by endpoint name."""
+def derived_sources(*inputs: StoredFrame) -> dict[str, Source]:
+    """The raw snapshots behind several derived inputs, as one, by endpoint name (a file
+    written before derived files named their sources adds none)."""
     merged: dict[str, Source] = {}
-    for group in groups:
-        merged.update(group)
+    for stored in inputs:
+        if SOURCES in stored.provenance:
+            merged.update(sources_of("", stored))
     return dict(sorted(merged.items()))
 
 
