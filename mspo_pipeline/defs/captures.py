@@ -25,6 +25,7 @@ from mspo_pipeline.lib import ledger
 from mspo_pipeline.lib.capture import partition_date
 from mspo_pipeline.lib.catalog import ENDPOINTS
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
+from mspo_pipeline.lib.provenance import lineage_metadata
 from mspo_pipeline.lib.ui_metadata import column_schema, frame_metadata, preview
 
 CAPTURES_KEY = dg.AssetKey(["curated", ledger.TABLE])
@@ -36,6 +37,7 @@ PARTITION_TAG = "dagster/partition"
 def captures_metadata(entries: list[ledger.Entry], frame: pl.DataFrame) -> dict[str, Any]:
     """Counts per status as plain ints (the UI plots them over partitions) and every row."""
     return {
+        **lineage_metadata(ledger.sources(entries)),
         **frame_metadata(frame, ledger.DESCRIPTIONS),
         **{status.value: n for status, n in ledger.counts(entries).items()},
         "preview": preview(frame.select(PREVIEW_COLUMNS), rows=frame.height),

@@ -35,6 +35,7 @@ import polars as pl
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.capture import CaptureTiming, today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint, Kind
+from mspo_pipeline.lib.provenance import Source
 
 if TYPE_CHECKING:
     pass
@@ -127,6 +128,8 @@ class Entry:
     response_bytes: int | None = None
     sha256: str | None = None
     raw_file: str | None = None
+    source_url: str | None = None
+    """Not a column (``captures`` is about timing); it goes into the ledger file's sources."""
 
 
 def _int(text: str | None) -> int | None:
@@ -183,6 +186,7 @@ def entry_from_footer(
         rows=rows,
         response_bytes=_int(provenance.get("response_bytes")),
         raw_file=endpoint.raw_key(day.strftime("%Y%m%d")),
+        source_url=provenance.get("source_url"),
     )
 
 
@@ -229,6 +233,25 @@ def frame(entries: Iterable[Entry]) -> pl.DataFrame:
         for entry in entries
     ]
     return pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else SCHEMA.to_frame()
+
+
+def sources(entries: Iterable[Entry]) -> dict[str, Source]:
+    """The raw snapshots a day's ledger was read from, as every derived file names them."""
+    return {
+        entry.endpoint: Source(
+            endpoint=entry.endpoint,
+            source_url=entry.source_url or "unknown",
+            captured_at=entry.captured_at.isoformat(timespec="seconds")
+            if entry.captured_at
+            else "unknown",
+            snapshot_date=entry.snapshot_date.isoformat() if entry.snapshot_date else "unknown",
+            late_capture=entry.status is Status.LATE,
+            lag_days=entry.lag_days or 0,
+            raw_sha256=entry.sha256,
+        )
+        for entry in entries
+        if entry.status is not Status.MISSING
+    }
 
 
 def counts(entries: Iterable[Entry]) -> dict[Status, int]:
