@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from mspo_pipeline.defs.resources import ENV_DEFAULTS
 from mspo_pipeline.emulator.server import EmulatorServer
+
+# Loading the definitions fills in README's defaults for unset variables; fill them in before any
+# test runs, so that a test's monkeypatch restores them afterwards instead of deleting them.
+for _name, _default in ENV_DEFAULTS.items():
+    os.environ.setdefault(_name, _default)
 
 EMULATOR_SCALE = 0.01
 EMULATOR_SEED = 7

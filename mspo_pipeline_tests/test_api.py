@@ -629,6 +629,15 @@ def test_every_capture_failure_names_endpoint_partition_url_and_status(
     assert f"URL {base_url}/spoc/zones?, {failure.status}" in message, message
     assert failure.says in message, message
     assert not list(data.rglob("*.parquet"))
+    kept = list((data / "rejected").rglob("*.json")) if data.exists() else []
+    if kind in BODIES_KEPT:  # the parser refused a body that arrived whole: it is evidence
+        assert [str(path) for path in kept] == [message.split("kept at ")[1].split(" for ")[0]]
+        assert failure.says.encode() in kept[0].read_bytes()
+    else:
+        assert kept == []
+
+
+BODIES_KEPT = ("HTML page", "not JSON")
 
 
 def test_the_raw_asset_refuses_a_late_capture_before_downloading_it(

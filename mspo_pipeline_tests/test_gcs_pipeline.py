@@ -50,7 +50,7 @@ DOCUMENTED_OBJECTS = [
     f"{PREFIX}/curated/mspo/smallholders/20261121/smallholders.parquet",
     f"{PREFIX}/curated/mspo/changes/20261121/changes.parquet",
 ]
-"""Names spelled out as DESIGN.md §3 and the API docs spell them, not derived from the code."""
+"""Names spelled out as the README and the API docs spell them, not derived from the code."""
 
 CREDENTIAL_LIKE = re.compile(
     r"token|secret|passw|credential|private.?key|authori[sz]ation|bearer|ya29\.|"

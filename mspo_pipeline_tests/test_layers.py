@@ -188,7 +188,7 @@ def test_every_table_has_its_layers_checks_and_partitions() -> None:
 
 
 def test_raw_captures_carry_the_daily_freshness_policy() -> None:
-    """Freshness of the daily capture: a time window on every raw asset (DESIGN.md §10)."""
+    """Freshness of the daily capture: a time window on every raw asset."""
     for spec in pipeline.definitions().resolve_all_asset_specs():
         if spec.key.path[0] != "raw":
             continue

@@ -108,13 +108,25 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
             endpoint, partition=partition, log=context.log, on_headers=gate
         ) as response:
             timing = gate.timing
-            parsed = read_records(
-                response.body_path,
-                endpoint,
-                url=response.url,
-                status=response.status,
-                partition=partition,
-            )
+            try:
+                parsed = read_records(
+                    response.body_path,
+                    endpoint,
+                    url=response.url,
+                    status=response.status,
+                    partition=partition,
+                )
+            except BadResponseError as error:
+                kept = storage.keep_rejected_body(
+                    io_manager.root,
+                    endpoint.name,
+                    partition,
+                    timing.captured_at,
+                    response.body_path,
+                )
+                raise type(error)(
+                    f"{error} The response body is kept at {kept} for inspection."
+                ) from error
         frame = parsed.frame
         if frame.is_empty():
             raise EmptySnapshotError(

@@ -1,4 +1,4 @@
-"""When a snapshot was taken, and whether the pipeline may keep it (DESIGN.md §5).
+"""When a snapshot was taken, and whether the pipeline may keep it.
 
 The MSPO API has no history: whatever day a partition names, a request returns the register as it
 is *now*. A snapshot taken on its partition's own day (in Malaysia) is **on time**; one taken later

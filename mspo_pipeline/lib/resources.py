@@ -126,7 +126,7 @@ class MspoApi(dg.ConfigurableResource):
 
 
 class CaptureSettings(dg.ConfigurableResource):
-    """How the raw layer treats a partition whose day is already over (DESIGN.md §5)."""
+    """How the raw layer treats a partition whose day is already over (see ``lib/capture.py``)."""
 
     late_capture: str = LatePolicy.ALLOW.value
     """``allow`` fills a missed day with a late capture; ``refuse`` leaves it empty."""

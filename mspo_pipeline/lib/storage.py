@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,7 @@ def partition_folder(partition_key: str) -> str:
 
 
 def relative_path(asset_key: Sequence[str], partition_key: str) -> str:
-    """The file of one asset partition, relative to the data root (DESIGN.md §3).
+    """The file of one asset partition, relative to the data root.
 
     ``["raw", <endpoint>]`` follows the API docs' layout from the catalogue; any other
     ``[<layer>, <table>]`` is ``<layer>/mspo/<table>/YYYYMMDD/<table>.parquet``.
@@ -236,7 +236,7 @@ def write_parquet_atomic(frame: pl.DataFrame, path: UPath, metadata: Mapping[str
 
     Local: a temporary file in the same folder, then an atomic rename. GCS: a local temporary
     file, then one object upload (the object appears only when the upload completes). polars'
-    own ``gs://`` writer is not used: it fails against emulators (DESIGN.md §10).
+    own ``gs://`` writer is not used: it fails against GCS emulators.
     """
     if is_local(path):
         target = Path(path.path)
@@ -260,6 +260,26 @@ def read_parquet(path: UPath) -> pl.DataFrame:
     with _local_temp(None) as temp:
         path.fs.get_file(path.path, str(temp))
         return pl.read_parquet(temp, memory_map=False)
+
+
+def rejected_body_path(root: str, endpoint: str, partition_key: str, captured_at: datetime) -> str:
+    """Where a response body the parser refused is kept: never in the layers, always findable."""
+    stamp = captured_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = partition_folder(partition_key)
+    return join_root(root, f"rejected/mspo/{endpoint}/{folder}/{endpoint}-{stamp}.json")
+
+
+def keep_rejected_body(
+    root: str, endpoint: str, partition_key: str, captured_at: datetime, body: Path
+) -> str:
+    """Copy a refused response body under the data root and return where: an error page or a
+    body of a shape nobody expected is evidence, and the API will not send that day again."""
+    target = rejected_body_path(root, endpoint, partition_key, captured_at)
+    path = as_upath(target)
+    if is_local(path):
+        Path(path.path).parent.mkdir(parents=True, exist_ok=True)
+    path.fs.put_file(str(body), path.path)
+    return target
 
 
 def file_sha256(path: str | os.PathLike[str] | UPath) -> str:
