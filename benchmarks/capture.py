@@ -16,6 +16,9 @@ Contenders:
   Parquet with provenance), exactly the functions the raw asset calls.
 - ``floor``: not this project's code, and not a contender: a bare capture (body in memory, types
   from 100 records, no checks), to show what wall time is within reach at all.
+- ``raw_odd_day``: ``raw`` on the same body with one record two thirds in sending
+  ``planted_area`` as a number instead of a string: the day that takes the exact path, to show
+  what that day pays (a normal day pays nothing for it).
 - ``typed_validated``: ``raw``, then the typed cast and the pandera validation with quarantine
   (what the docs' code does, and much more: every row kept, every rule checked).
 """
@@ -23,6 +26,7 @@ Contenders:
 from __future__ import annotations
 
 import argparse
+import http.server
 import importlib
 import os
 import socket
@@ -30,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -41,13 +46,14 @@ if TYPE_CHECKING:
     import polars as pl
 
 SPOC = "spoc_smallholders"
-CONTENDERS = ("example", "floor", "raw", "typed_validated")
+CONTENDERS = ("example", "floor", "raw", "raw_odd_day", "typed_validated")
 
 _OURS = ("mspo_pipeline.lib.api", "mspo_pipeline.lib.records", "mspo_pipeline.lib.storage")
 IMPORTS = {
     "example": ("polars", "requests"),
     "floor": ("msgspec", "polars", "requests"),
     "raw": _OURS,
+    "raw_odd_day": _OURS,
     "typed_validated": (*_OURS, "mspo_pipeline.lib.casting", "mspo_pipeline.lib.validation"),
 }
 """Modules each contender needs, imported (and timed) before its work starts. A Dagster run pays
@@ -154,8 +160,40 @@ RUNNERS: dict[str, Callable[[str, Path], int]] = {
     "example": run_example,
     "floor": run_floor,
     "raw": run_raw,
+    "raw_odd_day": run_raw,
     "typed_validated": run_typed_validated,
 }
+
+
+def _odd_body(base_url: str) -> bytes:
+    """The emulator's SPOC body with one record, two thirds in, sending ``planted_area`` as a
+    JSON number instead of a string."""
+    with urllib.request.urlopen(f"{base_url}/spoc/get-spoc-list-public", timeout=600) as reply:
+        body: bytes = reply.read()
+    field = b'"planted_area":"'
+    start = body.index(field, len(body) * 2 // 3)
+    end = body.index(b'"', start + len(field))
+    return body[:start] + b'"planted_area":' + body[start + len(field) : end] + body[end + 1 :]
+
+
+def _serve_odd_day(base_url: str) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A loopback server answering every GET with the odd-day body (see ``_odd_body``)."""
+    body = _odd_body(base_url)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/api"
 
 
 def _free_port() -> int:
@@ -245,14 +283,17 @@ def main() -> None:
 
     contenders = args.contenders.split(",")
     emulator, base_url = _start_emulator(args.scale)
+    odd_day, odd_url = _serve_odd_day(base_url)
+    urls = {name: odd_url if name == "raw_odd_day" else base_url for name in contenders}
     try:
         samples: dict[str, list[Sample]] = {name: [] for name in contenders}
         for round_number in range(args.rounds):
             order = contenders if round_number % 2 == 0 else contenders[::-1]
             for contender in order:
-                samples[contender].append(_measure(contender, base_url))
+                samples[contender].append(_measure(contender, urls[contender]))
             print(f"round {round_number + 1}/{args.rounds} done", flush=True)
     finally:
+        odd_day.shutdown()
         emulator.terminate()
         emulator.wait()
 
