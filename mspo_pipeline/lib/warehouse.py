@@ -1,9 +1,9 @@
 """A DuckDB warehouse of views over every layer and every partition under the data root.
 
 Nothing is copied: each view reads the Parquet files where the pipeline wrote them (the layout
-of ``lib/storage.py``), so a database built once sees every later partition. Every view has a ``partition_date``
-column derived from the ``YYYYMMDD`` folder, the partition by definition, and unions the
-partitions by column name, so a field the API adds one day does not break older days.
+of ``lib/storage.py``), so a database built once sees every later partition. Every view has a
+``partition_date`` column derived from the ``YYYYMMDD`` folder, the partition by definition, and
+unions the partitions by column name, so a field the API adds one day does not break older days.
 
 Views: ``raw_<name>`` for each catalogue endpoint, ``typed_<name>``, ``validated_<name>``,
 ``quarantine_<name>``; the reference tables under their own names (validated layer, every
