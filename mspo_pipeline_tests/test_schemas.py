@@ -1,6 +1,6 @@
 """Tidy schemas: the declarations match the catalogue and the typed-layer column contract.
 
-The sample records below are the docs' own (``shared/seeds``); the other test modules of the
+The sample records below are the API documentation's own; the other test modules of the
 typed layer build their fixtures from them.
 """
 

@@ -5,7 +5,7 @@ each row; the IO manager derives storage paths from it. Adding an endpoint is ad
 (and its tidy schema in ``schemas.py``).
 
 Field names are the API's own (camelCase for the reference tables, snake_case for the smallholder
-lists). Where the docs in ``shared/seeds`` show a sample record, ``fields`` follows it exactly;
+lists). Where the API's documentation shows a sample record, ``fields`` follows it exactly;
 where they only name the endpoint (countries, audit scopes/types, entity types, group managers,
 districts), the fields are our best reading of the API's naming habits and are marked
 ``documented=False`` so nobody mistakes them for a documented contract. Fields the API sends that

@@ -2,8 +2,8 @@
 
 One ``TableSchema`` per catalogue endpoint drives the cast (``casting.to_typed``), the hard rules
 (``pandera_schema``), the soft flags (``SOFT_FLAGS``), schema drift (``drift.schema_drift``) and
-the column docs the UI shows (``column_schema``). Descriptions come from the API docs in
-``shared/seeds`` where they describe the field.
+the column docs the UI shows (``column_schema``). Descriptions come from the MSPO API's
+documentation where it describes the field.
 
 What a bad value costs, decided here:
 
