@@ -56,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     sql.add_argument("--data-root", default=None, help=data_root_help)
     sql.add_argument("query", nargs="?", default=None, help="run this SQL, print, and exit")
+    sql.add_argument(
+        "--rescan",
+        action="store_true",
+        help="list the store instead of reading its manifest (sees files written since)",
+    )
+
+    manifest = commands.add_parser(
+        "manifest",
+        help="rebuild the store's manifest from a full listing (the daily run keeps it current)",
+    )
+    manifest.add_argument("--data-root", default=None, help=data_root_help)
 
     status = commands.add_parser(
         "status",
@@ -85,7 +96,7 @@ def _positive(text: str) -> int:
 
 
 def _data_root(given: str | None) -> str:
-    from mspo_pipeline.lib.storage import DEFAULT_DATA_ROOT
+    from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
 
     return given or os.environ.get("MSPO_DATA_ROOT") or DEFAULT_DATA_ROOT
 
@@ -141,7 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "sql":
         from mspo_pipeline import sql
 
-        return sql.main(_data_root(args.data_root), args.query)
+        return sql.main(_data_root(args.data_root), args.query, rescan=args.rescan)
+    elif args.command == "manifest":
+        from mspo_pipeline.sql import rebuild_manifest
+
+        print(rebuild_manifest(_data_root(args.data_root)))
     elif args.command == "status":
         from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day
         from mspo_pipeline.lib.ledger import status_report

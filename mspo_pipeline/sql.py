@@ -1,6 +1,8 @@
 """``mspo sql`` and ``mspo warehouse``: DuckDB over every layer and partition of the store.
 
-The views come from ``lib/warehouse.py`` and read the Parquet files in place. There may be no
+The views come from ``lib/warehouse.py`` and read the Parquet files in place; ``mspo sql``
+creates each view when a statement first names it, so it opens in the same fraction of a second
+whatever the store holds. There may be no
 ``duckdb`` command-line binary where the pipeline is installed (the Python package does not
 ship one), so ``mspo sql`` is a small shell on the Python package: SQL statements end with
 ``;``, results print as DuckDB's own boxes, and ``.tables``, ``.help`` and ``.quit`` do what
@@ -10,39 +12,47 @@ they do in the DuckDB CLI. Sessions run in UTC, so timestamps print the same for
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from mspo_pipeline.lib.warehouse import WarehouseReport, build_warehouse
+from mspo_pipeline.lib import manifest
+from mspo_pipeline.lib.warehouse import WarehouseReport, build_warehouse, create_view, view_names
 
 MAX_ROWS = 200
 """Rows a result prints before DuckDB elides the middle."""
 PROMPT, CONTINUE = "mspo> ", "  ...> "
+_MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 HELP = """\
 Statements end with ';'. Views: smallholders, smallholders_latest, certification_summary,
 changes, geography, the reference tables (states, zones, zone_state, spocs, daerah, ...),
 raw_<endpoint>, typed_<table>, validated_<table>, quarantine_<table>, and captures (on_time,
 late or missing per day and endpoint). Every view has a partition_date column, except
 plot_history (one row per plot and version, newest partition), with the table macros
-smallholders_as_of(day) and plot_timeline(scheme, id).
+smallholders_as_of(day) and plot_timeline(scheme, id), and stored_files (each view's files:
+partition_date, path, bytes).
 Commands: .tables  .help  .quit"""
 
 
 def connect(
-    data_root: str, database: str = ":memory:"
+    data_root: str, database: str = ":memory:", *, rescan: bool = False
 ) -> tuple[duckdb.DuckDBPyConnection, WarehouseReport]:
-    """A UTC session with the warehouse views over ``data_root`` (in ``database``)."""
+    """A UTC session with the warehouse over ``data_root``: in a database file every view is
+    written; in memory each is created when a statement first names it (see ``run``)."""
     conn = duckdb.connect(database)
     conn.execute("SET TimeZone = 'UTC'")
-    return conn, build_warehouse(conn, data_root)
+    report = build_warehouse(conn, data_root, rescan=rescan, lazy=database == ":memory:")
+    return conn, report
 
 
 def describe(report: WarehouseReport, data_root: str) -> str:
     """One line for the user: how many views, and which have no files yet."""
     text = f"{len(report.views)} views over {data_root}"
+    source = "its manifest" if report.from_manifest else "a listing (no manifest yet)"
+    text += f", {report.files:,} files from {source}"
     if not report.views:
         return (
             f"no tables under {data_root}: run `mspo demo --data-root {data_root}` or the "
@@ -57,16 +67,37 @@ def describe(report: WarehouseReport, data_root: str) -> str:
 def write_warehouse(data_root: str, output: Path) -> WarehouseReport:
     """A DuckDB database file holding the views (not the data: it reads the store when queried)."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    output.unlink(missing_ok=True)  # views of an older store would outlive their files
     conn, report = connect(data_root, str(output))
     conn.close()
     return report
 
 
+def query(conn: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
+    """Run ``sql`` (one or more statements) and return the last result, if it has one."""
+    result = None
+    for statement in duckdb.extract_statements(sql):
+        result = _run_creating_views(conn, statement.query)
+    return result
+
+
 def run(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Run ``sql`` (one or more statements) and print the last result."""
-    result = conn.sql(sql)
+    result = query(conn, sql)
     if result is not None:
         result.show(max_rows=MAX_ROWS)
+
+
+def _run_creating_views(conn: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
+    """One statement; a warehouse view it names that does not exist yet is created, then the
+    statement runs again (it failed while binding, so nothing of it ran)."""
+    while True:
+        try:
+            return conn.sql(sql)
+        except duckdb.CatalogException as error:
+            missing = _MISSING_TABLE.search(str(error))
+            if missing is None or not create_view(conn, missing.group(1)):
+                raise
 
 
 def _command(conn: duckdb.DuckDBPyConnection, line: str) -> bool:
@@ -75,8 +106,8 @@ def _command(conn: duckdb.DuckDBPyConnection, line: str) -> bool:
     if word in (".quit", ".exit", ".q"):
         return False
     if word == ".tables":
-        names = conn.sql("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()
-        print("  ".join(name for (name,) in names))
+        tables = conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        print("  ".join(sorted({*view_names(conn), *(name for (name,) in tables)})))
     elif word == ".help":
         print(HELP)
     else:
@@ -112,9 +143,20 @@ def shell(conn: duckdb.DuckDBPyConnection, read: Callable[[str], str] = input) -
             print(f"Error: {error}")
 
 
-def main(data_root: str, query: str | None) -> int:
+def rebuild_manifest(data_root: str) -> str:
+    """``mspo manifest``: list the whole store, read the footers it does not know, write it."""
+    filesystem = manifest.filesystem_for(data_root)
+    with duckdb.connect() as conn:
+        previous = manifest.read(conn, data_root, filesystem) or ()
+        files = manifest.refresh(conn, data_root, filesystem, previous)
+        path = manifest.write(conn, data_root, filesystem, files)
+    days = len({f.partition_date for f in files})
+    return f"wrote {path}: {len(files):,} files over {days:,} days"
+
+
+def main(data_root: str, query: str | None, *, rescan: bool = False) -> int:
     """``mspo sql``: run ``query`` and exit, or open the shell; 1 if the query fails."""
-    conn, report = connect(data_root)
+    conn, report = connect(data_root, rescan=rescan)
     print(describe(report, data_root), file=sys.stderr)
     if query is not None:
         try:

@@ -29,6 +29,8 @@ from typing import Any, NoReturn
 import psycopg2
 import pytest
 
+from mspo_pipeline.defs.warehouse import MANIFEST_POOL
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = REPO_ROOT / "docker"
 VENV_BIN = Path(sys.executable).parent
@@ -443,6 +445,15 @@ def deployment(
             logs,
         )
         result.services.append(webserver)
+        # As docker/compose.yaml's daemon does before it starts.
+        subprocess.run(
+            [str(VENV_BIN / "dagster"), "instance", "concurrency", "set", MANIFEST_POOL, "1"],
+            env=env,
+            cwd=home,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         result.services.append(
             _start(
                 "daemon",

@@ -155,8 +155,8 @@ def test_a_backfilled_day_is_late(store: Store) -> None:
 def test_the_captures_view_answers_per_day(store: Store) -> None:
     conn, report = sql.connect(str(store.root))
     assert ledger.TABLE in report.views
-    counts = conn.sql(
-        "SELECT partition_date, status, count(*) FROM captures GROUP BY ALL ORDER BY ALL"
+    counts = sql.query(
+        conn, "SELECT partition_date, status, count(*) FROM captures GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert counts == [
         (dt.date.fromisoformat(LATE_DAY), "late", len(ENDPOINTS)),

@@ -8,6 +8,7 @@ import dagster as dg
 
 from mspo_pipeline.definitions import defs
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions
+from mspo_pipeline.defs.warehouse import MANIFEST_KEY, STORED_KEYS
 from mspo_pipeline.lib.catalog import ENDPOINTS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,8 +22,9 @@ def test_every_endpoint_has_every_layer_and_nothing_else_exists() -> None:
     expected = {f"{layer}/{e.name}" for layer in PER_TABLE_LAYERS for e in ENDPOINTS}
     expected |= {f"curated/{name}" for name in CURATED}
     expected |= {f"curated/{name}" for name in LEDGER}
+    expected |= {MANIFEST_KEY.to_user_string()}
     assert keys == expected
-    assert len(keys) == 4 * 14 + 5 + 1
+    assert len(keys) == 4 * 14 + 5 + 1 + 1
 
 
 def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:
@@ -31,6 +33,12 @@ def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:
         node = graph.get(key)
         assert node.partitions_def == daily_partitions, key
         assert node.group_name == key.path[0], key
+
+
+def test_the_manifest_lists_every_other_asset() -> None:
+    keys = set(defs().resolve_all_asset_keys()) - {MANIFEST_KEY}
+    assert set(STORED_KEYS) == keys
+    assert set(defs().resolve_asset_graph().get(MANIFEST_KEY).parent_keys) == keys
 
 
 def test_only_the_raw_captures_call_the_api_pool() -> None:

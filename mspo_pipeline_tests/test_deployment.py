@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mspo_pipeline.defs.warehouse import MANIFEST_POOL
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.catalog import ENDPOINTS
@@ -117,10 +118,9 @@ def test_schedule_tick_and_backfill_on_the_deployment(tmp_path: Path, pipeline: 
             " WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
         )
         assert {row[0] for row in materialized} == {SCHEDULED_DAY, *MISSED_DAYS}
-        # The pool exists in the instance with the limit docker/dagster.yaml gives it.
-        assert postgres.query('SELECT concurrency_key, "limit" FROM concurrency_limits') == [
-            (POOL, 1)
-        ]
+        # The pools exist in the instance with the limits docker/ gives them.
+        limits = postgres.query('SELECT concurrency_key, "limit" FROM concurrency_limits')
+        assert sorted(limits) == [(POOL, 1), (MANIFEST_POOL, 1)]
 
     for day in (SCHEDULED_DAY, *MISSED_DAYS):
         for path in pipeline.expected_files(day):

@@ -22,8 +22,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import mspo_pipeline
+from mspo_pipeline.defs.warehouse import MANIFEST_KEY
 from mspo_pipeline.emulator.server import EmulatorServer
-from mspo_pipeline.lib import curated, storage
+from mspo_pipeline.lib import curated, manifest, storage
 from mspo_pipeline.lib.casting import to_typed
 from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, build_warehouse
 from mspo_pipeline_tests import pipeline
@@ -82,13 +83,18 @@ def bucket_objects() -> dict[str, dict[str, Any]]:
 
 
 def expected_objects(*partitions: str) -> set[str]:
-    """One object per asset of the definitions and partition, where ``storage`` places it."""
-    keys = [spec.key.path for spec in pipeline.definitions().resolve_all_asset_specs()]
+    """One object per stored asset of the definitions and partition, where ``storage`` places
+    it, and the store's manifest."""
+    keys = [
+        spec.key.path
+        for spec in pipeline.definitions().resolve_all_asset_specs()
+        if spec.key != MANIFEST_KEY
+    ]
     return {
         f"{PREFIX}/{storage.relative_path(key, partition)}"
         for key in keys
         for partition in partitions
-    }
+    } | {f"{PREFIX}/{manifest.MANIFEST}"}
 
 
 def uri(layer: str, table: str, partition: str) -> str:
@@ -154,8 +160,9 @@ def test_object_names_are_the_documented_layout_and_nothing_else(store: Store) -
     materialised = {
         storage.relative_path(key.split("/"), DAY1)
         for key in pipeline.materializations(store.runs["day1"])
+        if key != MANIFEST_KEY.to_user_string()
     }
-    assert {f"{PREFIX}/{path}" for path in materialised} == day1
+    assert {f"{PREFIX}/{path}" for path in materialised} | {f"{PREFIX}/{manifest.MANIFEST}"} == day1
 
 
 def test_parquet_objects_are_zstd_with_provenance_in_the_footer(store: Store) -> None:

@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 from mspo_pipeline import cli, sql
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import storage
-from mspo_pipeline.lib.warehouse import ANALYST_QUERIES
+from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, view_names
 from mspo_pipeline_tests.test_curated_assets import materialize_days, stored
 
 DAYS = ("2026-11-18", "2026-11-19", "2026-11-21")
@@ -42,7 +42,14 @@ def conn(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def query(conn: duckdb.DuckDBPyConnection, title: str) -> pl.DataFrame:
     (text,) = [text for name, text in ANALYST_QUERIES if name.startswith(title)]
-    return conn.sql(text).pl()
+    return result(conn, text).pl()
+
+
+def result(conn: duckdb.DuckDBPyConnection, text: str) -> duckdb.DuckDBPyRelation:
+    """What ``mspo sql`` gets for ``text``: views it names are created on first use."""
+    relation = sql.query(conn, text)
+    assert relation is not None
+    return relation
 
 
 def latest(root: Path) -> pl.DataFrame:
@@ -50,7 +57,7 @@ def latest(root: Path) -> pl.DataFrame:
 
 
 def test_views_over_every_layer_and_partition(conn: duckdb.DuckDBPyConnection) -> None:
-    views = {name for (name,) in conn.sql("SELECT view_name FROM duckdb_views()").fetchall()}
+    views = set(view_names(conn))
     assert {
         "smallholders",
         "smallholders_latest",
@@ -67,9 +74,9 @@ def test_views_over_every_layer_and_partition(conn: duckdb.DuckDBPyConnection) -
         "validated_gm_smallholders",
         "quarantine_spoc_smallholders",
     } <= views
-    days = conn.sql("SELECT DISTINCT partition_date FROM smallholders ORDER BY 1").fetchall()
+    days = result(conn, "SELECT DISTINCT partition_date FROM smallholders ORDER BY 1").fetchall()
     assert [d for (d,) in days] == [dt.date.fromisoformat(d) for d in DAYS]
-    assert conn.sql("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
+    assert result(conn, "SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
 
 
 def test_active_certified_hectares_by_state(conn: duckdb.DuckDBPyConnection, root: Path) -> None:

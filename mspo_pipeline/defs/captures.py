@@ -21,6 +21,7 @@ import polars as pl
 
 from mspo_pipeline.defs.curated import CURATED_GROUP
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.warehouse import MANIFEST_KEY
 from mspo_pipeline.lib import ledger
 from mspo_pipeline.lib.capture import partition_date
 from mspo_pipeline.lib.catalog import ENDPOINTS
@@ -74,8 +75,11 @@ def captures(
 
 mspo_captures = dg.define_asset_job(
     name="mspo_captures",
-    selection=[CAPTURES_KEY],
-    description="Rebuild the capture ledger of a day from what is stored (never calls the API).",
+    selection=[CAPTURES_KEY, MANIFEST_KEY],
+    description=(
+        "Rebuild the capture ledger of a day from what is stored (never calls the API), then "
+        "the store's manifest."
+    ),
 )
 
 

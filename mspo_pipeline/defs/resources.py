@@ -14,7 +14,7 @@ from mspo_pipeline.lib.capture import LatePolicy
 from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL
 from mspo_pipeline.lib.parquet_io import ParquetIOManager
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
-from mspo_pipeline.lib.storage import DEFAULT_DATA_ROOT
+from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
 
 ENV_DEFAULTS = {
     "MSPO_API_BASE_URL": DEFAULT_BASE_URL,

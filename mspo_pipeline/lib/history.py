@@ -42,67 +42,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 
 from mspo_pipeline.lib.curated import DAY_COLUMNS, KEY, partition_date
+from mspo_pipeline.lib.tables import VERSION_COLUMNS
 
-
-@dataclass(frozen=True, slots=True)
-class HistoryColumn:
-    """One column ``plot_history`` adds to the plot's tidy columns."""
-
-    name: str
-    dtype: pl.DataType
-    sql_type: str
-    description: str
-
-
-VERSION_COLUMNS = (
-    HistoryColumn(
-        "version", pl.Int32(), "INTEGER", "1 for the plot's first version, +1 for each next one."
-    ),
-    HistoryColumn(
-        "valid_from", pl.Date(), "DATE", "First partition day (inclusive) this version was seen."
-    ),
-    HistoryColumn(
-        "valid_from_late",
-        pl.Boolean(),
-        "BOOLEAN",
-        "valid_from's partition is a late capture (a later day's register): the version may "
-        "have begun later than valid_from.",
-    ),
-    HistoryColumn(
-        "valid_to",
-        pl.Date(),
-        "DATE",
-        "Last partition day (inclusive) this version was seen; null while it is current.",
-    ),
-    HistoryColumn(
-        "valid_to_late",
-        pl.Boolean(),
-        "BOOLEAN",
-        "valid_to's partition is a late capture: the version may have lasted beyond valid_to. "
-        "Null while current.",
-    ),
-    HistoryColumn(
-        "replaced_on",
-        pl.Date(),
-        "DATE",
-        "Partition day the next version (or the plot's absence) was first seen; null while "
-        "current. Days between valid_to and replaced_on were not captured.",
-    ),
-    HistoryColumn(
-        "removed",
-        pl.Boolean(),
-        "BOOLEAN",
-        "The plot was absent from the register from valid_from (tidy columns null). A soft "
-        "delete is a version with deleted = true, not a removal.",
-    ),
-)
-"""What ``plot_history`` says about each version, between the key and the plot's tidy columns."""
+_POLARS_TYPES = {"INTEGER": pl.Int32(), "DATE": pl.Date(), "BOOLEAN": pl.Boolean()}
+"""The polars type of each SQL type a version column has."""
 
 COLUMN_DESCRIPTIONS = {column.name: column.description for column in VERSION_COLUMNS}
 _VERSION_NAMES = tuple(column.name for column in VERSION_COLUMNS)
@@ -119,7 +67,7 @@ def history_schema(smallholders: pl.Schema) -> pl.Schema:
     return pl.Schema(
         {
             **{k: smallholders[k] for k in KEY},
-            **{c.name: c.dtype for c in VERSION_COLUMNS},
+            **{c.name: _POLARS_TYPES[c.sql_type] for c in VERSION_COLUMNS},
             **{c: smallholders[c] for c in tidy_columns(smallholders.names())},
         }
     )

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -36,12 +35,9 @@ from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.capture import CaptureTiming, today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint, Kind
 from mspo_pipeline.lib.provenance import Source
+from mspo_pipeline.lib.tables import CAPTURES
 
-if TYPE_CHECKING:
-    pass
-
-TABLE = "captures"
-"""The ledger's table name: asset ``curated/captures``, warehouse view ``captures``."""
+TABLE = CAPTURES
 
 REFERENCES_GROUP = "references"
 

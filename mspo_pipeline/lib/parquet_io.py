@@ -21,6 +21,7 @@ from upath import UPath
 import mspo_pipeline
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.provenance import StoredFrame
+from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
 from mspo_pipeline.lib.storage import is_local, parquet_facts, read_parquet, write_parquet_atomic
 
 _PROVENANCE_TYPES = (str, int, float, bool)
@@ -127,7 +128,7 @@ def _flag(entry: Any) -> bool:
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     """The store of every MSPO table; bind ``root`` to ``dg.EnvVar("MSPO_DATA_ROOT")``."""
 
-    root: str = storage.DEFAULT_DATA_ROOT
+    root: str = DEFAULT_DATA_ROOT
     """A local folder, or ``gs://bucket[/prefix]``."""
 
     def create_io_manager(self, context: dg.InitResourceContext) -> ParquetUPathIOManager:

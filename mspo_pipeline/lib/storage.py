@@ -17,20 +17,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mspo_pipeline.lib import catalog
-
-# gcsfs reads this when it is imported; its default ("true") makes every open against an emulator
-# stall for 60 s. Set it before anything imports gcsfs (an explicit setting wins).
-os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+from mspo_pipeline.lib.roots import is_gcs, storage_options
 
 if TYPE_CHECKING:
     from upath import UPath
 
-DEFAULT_DATA_ROOT = "./data"
 PROVENANCE_PREFIX = "mspo."
 """Prefix of our keys in the Parquet key-value metadata (polars and Arrow keep their own)."""
 REUSE_EXISTING = "mspo/reuse_existing"
@@ -84,29 +80,11 @@ def storage_path(root: str, asset_key: Sequence[str], partition_key: str) -> str
     return join_root(root, relative_path(asset_key, partition_key))
 
 
-def storage_options(root: str) -> dict[str, Any]:
-    """fsspec options for ``root``: anonymous against a GCS emulator, else Google's ADC.
-
-    With ``STORAGE_EMULATOR_HOST`` set (tests, the demo), gcsfs talks to that host without
-    credentials; otherwise gcsfs finds application default credentials itself, and nothing here
-    ever sees or logs them.
-    """
-    if not root.startswith(("gs://", "gcs://")):
-        return {}
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
-    if emulator and emulator != "default":
-        endpoint = (
-            emulator if emulator.startswith(("http://", "https://")) else f"http://{emulator}"
-        )
-        return {"token": "anon", "endpoint_url": endpoint}
-    return {"token": None}
-
-
 def root_upath(root: str) -> UPath:
     """``root`` as a UPath on the right filesystem (local folder or ``gs://``)."""
     from upath import UPath
 
-    if root.startswith(("gs://", "gcs://")):
+    if is_gcs(root):
         return UPath(root, **storage_options(root))
     return UPath(Path(root).absolute())
 

@@ -1,18 +1,26 @@
 """A DuckDB warehouse of views over every layer and every partition under the data root.
 
-Nothing is copied: each view reads the Parquet files where the pipeline wrote them (the layout
-of ``lib/storage.py``), so a database built once sees every later partition. Every view has a
-``partition_date`` column derived from the ``YYYYMMDD`` folder, the partition by definition, and
-unions the partitions by column name, so a field the API adds one day does not break older days.
+Nothing is copied: each view reads the Parquet files where the pipeline wrote them. Every view
+has a ``partition_date`` column derived from the ``YYYYMMDD`` folder, the partition by
+definition (a filter on it opens only that day's file), and unions the partitions by column
+name, so a field the API adds one day does not break older days.
 
 Views: ``raw_<name>`` for each catalogue endpoint, ``typed_<name>``, ``validated_<name>``,
 ``quarantine_<name>``; the reference tables under their own names (validated layer, every
 partition: join on ``partition_date`` too); the curated tables ``geography``,
 ``smallholders``, ``certification_summary``, ``changes``; the capture ledger ``captures``
-(``status`` on_time/late/missing per day and endpoint); and ``smallholders_latest`` (the
-newest partition of ``smallholders``). A layer with no files yet is skipped and reported.
-``plot_history`` reads only the newest partition of ``curated/plot_history`` (it holds the whole
-history), with the table macros ``smallholders_as_of(day)`` and ``plot_timeline(scheme, id)``.
+(``status`` on_time/late/missing per day and endpoint); ``smallholders_latest`` (the newest
+partition of ``smallholders``); and ``stored_files``, the manifest itself (which days each view
+holds). A view with no files yet is skipped and reported. ``plot_history`` reads only the newest
+partition of ``curated/plot_history`` (it holds the whole history), with the table macros
+``smallholders_as_of(day)`` and ``plot_timeline(scheme, id)``.
+
+Opening costs the same on day 1,000 as on day 1: the file list comes from the store's manifest
+(``lib/manifest.py``, one read), and each view binds one file per distinct schema instead of
+reading every footer. In a session the lists live in DuckDB variables (``getvariable``), which
+DuckDB neither parses nor copies; a database file gets them written into its views, so it shows
+the store as it was when written (write it again to follow later days). Without a manifest, or
+with ``rescan``, the store is listed and every footer read, as the manifest's refresh does.
 
 For a ``gs://`` root, DuckDB reads through gcsfs (its own ``httpfs`` extension cannot be
 installed here). A database file written by ``build_warehouse`` over ``gs://`` needs the
@@ -22,87 +30,43 @@ filesystem registered again when it is reopened: call ``build_warehouse`` again,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from mspo_pipeline.lib import ledger
-from mspo_pipeline.lib.catalog import ENDPOINTS, Kind
-from mspo_pipeline.lib.history import VERSION_COLUMNS
-from mspo_pipeline.lib.storage import storage_options
+from mspo_pipeline.lib import manifest
+from mspo_pipeline.lib.manifest import ViewSpec
+from mspo_pipeline.lib.tables import PLOT_HISTORY, VERSION_COLUMNS
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-PARTITION_FOLDER_GLOB = "[0-9]" * 8
-"""A ``YYYYMMDD`` partition folder; other folders (temporary, stray) are not partitions."""
-
-CURATED_TABLES = ("geography", "smallholders", "certification_summary", "changes")
-LAYERS = ("typed", "validated", "quarantine")
-
-
-@dataclass(frozen=True, slots=True)
-class ViewSpec:
-    """One warehouse view: its name and the glob of the Parquet files it unions."""
-
-    name: str
-    pattern: str
+_GROUPS = "_mspo_file_groups"
+"""Each view's files by schema (one list of paths per group), while views are created."""
+FILES_TABLE = "stored_files"
+"""The warehouse's copy of the manifest: one row per file (view, partition_date, path, ...)."""
+PARTITION_DATE = (
+    "strptime(regexp_extract(filename, '/(\\d{8})/[^/]+$', 1), '%Y%m%d')::DATE AS partition_date"
+)
+LATEST = "smallholders_latest"
+"""The newest partition of ``smallholders``."""
+HISTORY_MACROS = ("smallholders_as_of", "plot_timeline")
+"""Table macros over ``plot_history``: the register as of a day, and one plot's versions."""
 
 
 @dataclass(frozen=True, slots=True)
 class WarehouseReport:
-    """What ``build_warehouse`` created, and which views it skipped for lack of files."""
+    """What ``build_warehouse`` created, which views it skipped for lack of files, and whether
+    the file list came from the stored manifest (else from listing the store)."""
 
     views: tuple[str, ...]
     skipped: tuple[ViewSpec, ...]
-
-
-def _root(data_root: str) -> str:
-    """The root as DuckDB should see it: a URL stays a URL, a local path becomes absolute."""
-    if "://" in data_root:
-        return data_root.rstrip("/")
-    return Path(data_root).resolve().as_posix()
-
-
-def view_specs(data_root: str) -> list[ViewSpec]:
-    """Every view the warehouse can have under ``data_root``, whether or not it has files yet."""
-    root = _root(data_root)
-
-    def layer(layer_name: str, table: str) -> str:
-        return f"{root}/{layer_name}/mspo/{table}/{PARTITION_FOLDER_GLOB}/{table}.parquet"
-
-    specs = [
-        ViewSpec(f"raw_{e.name}", f"{root}/{e.raw_key(PARTITION_FOLDER_GLOB)}") for e in ENDPOINTS
-    ]
-    specs += [
-        ViewSpec(f"{layer_name}_{e.name}", layer(layer_name, e.name))
-        for layer_name in LAYERS
-        for e in ENDPOINTS
-    ]
-    specs += [
-        ViewSpec(e.name, layer("validated", e.name)) for e in ENDPOINTS if e.kind is Kind.REFERENCE
-    ]
-    specs += [ViewSpec(table, layer("curated", table)) for table in CURATED_TABLES]
-    # The capture ledger (lib/ledger.py): on_time / late / missing per day and endpoint.
-    specs.append(ViewSpec(ledger.TABLE, layer("curated", ledger.TABLE)))
-    return specs
+    files: int = 0
+    from_manifest: bool = False
 
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _filesystem_for(data_root: str) -> AbstractFileSystem | None:
-    """gcsfs for a ``gs://`` root, with the IO manager's options: application default
-    credentials, or anonymous against ``STORAGE_EMULATOR_HOST`` (so a developer's own Google
-    credentials are never sent to an emulator). Importing ``storage`` has already told gcsfs to
-    skip the zonal-bucket probe that stalls 60 s per open against emulators."""
-    if not data_root.startswith(("gs://", "gcs://")):
-        return None
-    import gcsfs
-
-    return gcsfs.GCSFileSystem(**storage_options(data_root))
 
 
 def build_warehouse(
@@ -110,93 +74,130 @@ def build_warehouse(
     data_root: str,
     *,
     filesystem: AbstractFileSystem | None = None,
+    rescan: bool = False,
+    lazy: bool = False,
 ) -> WarehouseReport:
     """Create (or replace) the warehouse views on ``conn`` over the files under ``data_root``.
 
-    ``filesystem`` is an fsspec filesystem for a non-local root; by default a ``gs://`` root
-    gets gcsfs with application default credentials (``STORAGE_EMULATOR_HOST`` points it at an
-    emulator). The views are persistent when ``conn`` is a database file.
+    ``filesystem`` is an fsspec filesystem for the root (by default the local one, or gcsfs for
+    ``gs://`` with application default credentials; ``STORAGE_EMULATOR_HOST`` points it at an
+    emulator). ``rescan`` lists the store instead of reading its manifest. ``lazy`` leaves the
+    views to ``create_view`` when a query first names them (``mspo sql``); the report lists
+    them anyway.
     """
-    filesystem = filesystem or _filesystem_for(data_root)
-    if filesystem is not None:
-        conn.register_filesystem(filesystem)
+    filesystem = filesystem or manifest.filesystem_for(data_root)
+    manifest.use_filesystem(conn, filesystem)
+    from_manifest = not rescan and manifest.load_stored(conn, FILES_TABLE, data_root, filesystem)
+    if not from_manifest:
+        manifest.load(conn, FILES_TABLE, manifest.refresh(conn, data_root, filesystem))
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT view, "
+        "row_number() OVER (PARTITION BY view ORDER BY min(path)) AS number, "
+        f"list(path ORDER BY path) AS paths FROM {FILES_TABLE} GROUP BY view, schema"
+    )
+    stored = set(view_names(conn))
+
     created: list[str] = []
     skipped: list[ViewSpec] = []
-    for spec in view_specs(data_root):
-        pattern = _literal(spec.pattern)
-        if not conn.sql(f"SELECT count(*) FROM glob({pattern})").fetchall()[0][0]:
+    for spec in manifest.view_specs(data_root):
+        if spec.name not in stored:
             skipped.append(spec)
-            continue
-        scan = f"read_parquet({pattern}, union_by_name = true, filename = true)"
-        columns = {row[0] for row in conn.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-        excluded = "filename, partition_date" if "partition_date" in columns else "filename"
-        conn.execute(
-            f"CREATE OR REPLACE VIEW {spec.name} AS "
-            "SELECT strptime(regexp_extract(filename, '/(\\d{8})/[^/]+$', 1), '%Y%m%d')::DATE "
-            f"AS partition_date, * EXCLUDE ({excluded}) FROM {scan}"
-        )
-        created.append(spec.name)
-    if "smallholders" in created:
-        conn.execute(
-            "CREATE OR REPLACE VIEW smallholders_latest AS SELECT * FROM smallholders "
-            "WHERE partition_date = (SELECT max(partition_date) FROM smallholders)"
-        )
-        created.append("smallholders_latest")
-    history = history_spec(data_root)
-    if create_history_views(conn, history):
-        created += [history.name, *HISTORY_MACROS]
-    else:
-        skipped.append(history)
-    return WarehouseReport(views=tuple(created), skipped=tuple(skipped))
+        elif spec.name == PLOT_HISTORY:
+            _create_history_views(conn, _newest(conn, PLOT_HISTORY, "path"))
+            created += [spec.name, *HISTORY_MACROS]
+        else:
+            created.append(spec.name)
+    if LATEST in stored:
+        created.append(LATEST)
+    if not lazy:
+        for name in created:
+            if name not in (PLOT_HISTORY, *HISTORY_MACROS):
+                create_view(conn, name)
+    [(files,)] = conn.execute(f"SELECT count(*) FROM {FILES_TABLE}").fetchall()
+    return WarehouseReport(tuple(created), tuple(skipped), files, from_manifest)
 
 
-# Plot history (curated/plot_history, lib/history.py). Its newest partition holds the whole
-# history, so the view reads that one file, not the union of every day like the views above.
+def create_view(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Create the view ``name`` over its stored files (after ``build_warehouse`` on ``conn``);
+    False when the store has no files for it.
 
-HISTORY_MACROS = ("smallholders_as_of", "plot_timeline")
-"""Table macros over ``plot_history``: the register as of a day, and one plot's versions."""
+    In a database file the file lists are written into the view, as session variables do not
+    outlive the connection.
 
-
-def history_spec(data_root: str) -> ViewSpec:
-    """The ``plot_history`` view and the glob of every stored partition of it."""
-    table = "plot_history"
-    pattern = f"{_root(data_root)}/curated/mspo/{table}/{PARTITION_FOLDER_GLOB}/{table}.parquet"
-    return ViewSpec(table, pattern)
-
-
-def create_history_views(conn: duckdb.DuckDBPyConnection, spec: ViewSpec) -> bool:
-    """``plot_history`` over the newest stored partition, and the macros over it; False (and
-    nothing created) when no partition is stored yet.
-
-    The newest file is chosen when a query runs (the ``YYYYMMDD`` folders sort by date, and
-    DuckDB prunes the scan to the one file the filter names), so a database file written once
-    follows later days like the other views. A version is valid on day D when ``valid_from <=
-    D`` and ``replaced_on`` is null or after D (see lib/history.py): on a captured day that is
-    exactly that day's ``smallholders``; on a day that was not captured, the register as last
-    captured before it. ``smallholders_as_of`` does not sort: the file is in plot order and
-    DuckDB keeps it (a sort of 350k wide rows would double the query's time).
+    A scan per distinct schema, unioned by column name: binding a scan reads one footer, and
+    files of one schema need no per-file union, which is what makes opening independent of the
+    number of days.
     """
-    pattern = _literal(spec.pattern)
-    if not conn.sql(f"SELECT count(*) FROM glob({pattern})").fetchall()[0][0]:
-        return False
+    if name == LATEST:
+        if not create_view(conn, "smallholders"):
+            return False
+        conn.execute(
+            f"CREATE OR REPLACE VIEW {LATEST} AS SELECT * FROM smallholders "
+            f"WHERE partition_date = DATE '{_newest(conn, 'smallholders', 'partition_date')}'"
+        )
+        return True
+    [(groups,)] = conn.execute(
+        f"SELECT count(*) FROM {_GROUPS} WHERE view = $name", {"name": name}
+    ).fetchall()
+    [(in_memory,)] = conn.execute(
+        "SELECT path IS NULL FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    scans = []
+    for number in range(1, groups + 1):
+        paths = f"SELECT paths FROM {_GROUPS} WHERE view = {_literal(name)} AND number = {number}"
+        if not in_memory:
+            [(listed_paths,)] = conn.execute(paths).fetchall()
+            listed = "[" + ", ".join(_literal(p) for p in listed_paths) + "]"
+        else:
+            variable = f"mspo_files_{name}_{number}"
+            conn.execute(f"SET VARIABLE {variable} = ({paths})")
+            listed = f"getvariable('{variable}')"
+        scans.append(
+            f"SELECT {PARTITION_DATE}, COLUMNS(lambda c: c NOT IN ('filename', 'partition_date')) "
+            f"FROM read_parquet({listed}, filename = true)"
+        )
+    if scans:
+        conn.execute(f"CREATE OR REPLACE VIEW {name} AS " + " UNION ALL BY NAME ".join(scans))
+    return bool(scans)
+
+
+def view_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every warehouse view on ``conn`` (after ``build_warehouse``), created yet or not."""
+    stored = {view for (view,) in conn.execute(f"SELECT DISTINCT view FROM {_GROUPS}").fetchall()}
+    return sorted({*stored, FILES_TABLE, *([LATEST] if "smallholders" in stored else [])})
+
+
+def _newest(conn: duckdb.DuckDBPyConnection, view: str, column: str) -> str:
+    [(value,)] = conn.execute(
+        f"SELECT max({column})::VARCHAR FROM {FILES_TABLE} WHERE view = $view", {"view": view}
+    ).fetchall()
+    return str(value)
+
+
+def _create_history_views(conn: duckdb.DuckDBPyConnection, newest: str) -> None:
+    """``plot_history`` over its newest stored partition, and the macros over it.
+
+    A version is valid on day D when ``valid_from <= D`` and ``replaced_on`` is null or after D
+    (see lib/history.py): on a captured day that is exactly that day's ``smallholders``; on a
+    day that was not captured, the register as last captured before it. The file is sorted by
+    plot, in row groups small enough that one plot's timeline reads one of them;
+    ``smallholders_as_of`` does not sort (a sort of 350k wide rows would double its time).
+    """
     version_columns = ", ".join(c.name for c in VERSION_COLUMNS)
     conn.execute(
-        f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * EXCLUDE (filename) "
-        f"FROM read_parquet({pattern}, union_by_name = true, filename = true) "
-        f"WHERE filename = (SELECT max(file) FROM glob({pattern}))"
+        f"CREATE OR REPLACE VIEW {PLOT_HISTORY} AS SELECT * FROM read_parquet({_literal(newest)})"
     )
     conn.execute(
         "CREATE OR REPLACE MACRO smallholders_as_of(as_of_day) AS TABLE "
-        f"SELECT * EXCLUDE ({version_columns}) FROM {spec.name} "
+        f"SELECT * EXCLUDE ({version_columns}) FROM {PLOT_HISTORY} "
         "WHERE valid_from <= as_of_day::DATE "
         "AND (replaced_on IS NULL OR replaced_on > as_of_day::DATE) AND NOT removed"
     )
     conn.execute(
         "CREATE OR REPLACE MACRO plot_timeline(plot_scheme, plot_id) AS TABLE "
-        f"SELECT * FROM {spec.name} "
+        f"SELECT * FROM {PLOT_HISTORY} "
         "WHERE scheme = plot_scheme AND entity_smallholder_id = plot_id ORDER BY version"
     )
-    return True
 
 
 ANALYST_QUERIES: list[tuple[str, str]] = [

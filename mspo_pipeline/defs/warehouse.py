@@ -1,0 +1,88 @@
+"""The store's manifest as an asset: ``warehouse/manifest``, refreshed at the end of every day.
+
+``mspo sql`` and ``mspo warehouse`` read the manifest (``lib/manifest.py``) instead of listing
+the store and reading every footer, which is what keeps them opening in under a second after
+years of daily partitions. The asset depends on every stored asset of its day, so it runs last
+in the daily job and in every backfilled day, and the ledger-only run that follows a failed
+capture refreshes it too. It looks only at its own day's files (one look per table, and the
+footers of new or rewritten files), so its cost does not grow with the days kept.
+
+One manifest is shared by every day, so its refreshes must not interleave: the asset runs in the
+``mspo_manifest`` pool, which the deployment's ``default_limit: 1`` limits to one at a time.
+``mspo manifest`` rebuilds it from a full listing, for a store written before the manifest or
+changed by hand.
+"""
+
+import dagster as dg
+import duckdb
+
+from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.lib import manifest
+from mspo_pipeline.lib.capture import partition_date
+from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
+from mspo_pipeline.lib.tables import CAPTURES, CURATED_TABLES, PLOT_HISTORY
+
+MANIFEST_KEY = dg.AssetKey(["warehouse", "manifest"])
+MANIFEST_POOL = "mspo_manifest"
+STORED_KEYS = (
+    *(
+        dg.AssetKey([layer, e.name])
+        for layer in ("raw", *manifest.DERIVED_LAYERS)
+        for e in ENDPOINTS
+    ),
+    *(dg.AssetKey(["curated", table]) for table in (*CURATED_TABLES, CAPTURES, PLOT_HISTORY)),
+)
+"""Every asset that stores one Parquet file per day: what the manifest lists."""
+
+refresh_after_any_write = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("refresh when any file of its day is written")
+
+
+@dg.asset(
+    key=MANIFEST_KEY,
+    group_name="warehouse",
+    kinds={"duckdb", "parquet"},
+    partitions_def=daily_partitions,
+    backfill_policy=one_run_per_day,
+    deps=list(STORED_KEYS),
+    pool=MANIFEST_POOL,
+    automation_condition=refresh_after_any_write,
+    description=(
+        f"The store's manifest (`{manifest.MANIFEST}` under the data root): every stored "
+        "Parquet file with its view, day, size and schema, so `mspo sql` opens without listing "
+        "the store. Each day's run refreshes that day's rows."
+    ),
+)
+def manifest_asset(
+    context: dg.AssetExecutionContext, io_manager: dg.ResourceParam[ParquetUPathIOManager]
+) -> dg.MaterializeResult:
+    day = partition_date(context.partition_key)
+    root = str(io_manager.root)
+    filesystem = manifest.filesystem_for(root)
+    with duckdb.connect() as conn:
+        previous = manifest.read(conn, root, filesystem)
+        if previous is None:
+            context.log.info(f"no manifest under {root} yet: listing every day of the store")
+        files = manifest.refresh(
+            conn, root, filesystem, previous or (), days=None if previous is None else {day}
+        )
+        path = manifest.write(conn, root, filesystem, files)
+    today = [f for f in files if f.partition_date == day]
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(path),
+            "files": len(files),
+            "days": len({f.partition_date for f in files}),
+            "bytes": dg.MetadataValue.int(sum(f.bytes for f in files)),
+            "files of this day": len(today),
+            "views": len({f.view for f in files}),
+            "schemas": len({(f.view, f.schema) for f in files}),
+        }
+    )
+
+
+defs = dg.Definitions(assets=[manifest_asset])
