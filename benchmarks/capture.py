@@ -202,7 +202,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_emulator(scale: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_emulator(scale: float) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     command = [sys.executable, "-c", "from mspo_pipeline.cli import main; main()"]
     args = ["emulator", "--port", str(port), "--scale", str(scale), "--seed", "7"]
@@ -282,7 +282,7 @@ def main() -> None:
         return
 
     contenders = args.contenders.split(",")
-    emulator, base_url = _start_emulator(args.scale)
+    emulator, base_url = start_emulator(args.scale)
     odd_day, odd_url = _serve_odd_day(base_url)
     urls = {name: odd_url if name == "raw_odd_day" else base_url for name in contenders}
     try:

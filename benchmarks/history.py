@@ -1,6 +1,22 @@
-"""Plot history at full scale: what maintaining it costs per day, and what it buys in SQL.
+"""History at full scale: how SQL over years of it answers, and what maintaining it costs.
 
-    .venv/bin/python -m benchmarks.history [--rounds 3] [--scale 1.0] [--days 30]
+    .venv/bin/python -m benchmarks.history [--rounds 3] [--scale 1.0] [--sizes 30,365,1095]
+    .venv/bin/python -m benchmarks.history maintenance [--rounds 3] [--scale 1.0] [--days 30]
+
+**At any age** (the default). Untimed set-up: one real day, ``mspo demo`` at ``--scale``
+against the emulator; for each size, a store of that many consecutive days from 2026-01-01 made
+by hard-linking the real day's files into every day's folders (every layer, raw included), and
+its ``plot_history`` built by the pipeline's own ``merge_history`` from the emulator's registers
+of every 30th day and the last (the linked days all hold one register; these make real
+versions); then ``mspo manifest``. Timed, medians over ``--rounds``: ``mspo sql "SELECT 1"`` as a
+process (opening), then each README query, ``smallholders_as_of`` and ``plot_timeline`` in one
+session, each beside its floor: the same SQL over views that read one compacted Parquet file per
+table. Opening without the manifest (listing the store and reading every footer) is timed once.
+
+**Maintenance**. Untimed set-up: ``--days`` consecutive days of the emulator's registers (ending
+on its reference date, 2026-11-20) go from the generator through the typed, validated and
+curated functions (no HTTP, no Dagster) into ``curated/smallholders`` files in the store layout;
+the history is then folded in day by day, each partition written where the asset writes it.
 
 Untimed set-up: ``--days`` consecutive days of the emulator's registers (ending on its reference
 date, 2026-11-20) go from the generator through the typed, validated and curated functions (no
@@ -24,8 +40,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
+import os
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,11 +54,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from mspo_pipeline import sql as mspo_sql
 from mspo_pipeline.emulator.generator import REFERENCE_DATE, dataset
-from mspo_pipeline.lib import curated, history, storage
+from mspo_pipeline.lib import curated, history, manifest, storage
 from mspo_pipeline.lib.casting import to_typed
+from mspo_pipeline.lib.tables import PLOT_HISTORY
 from mspo_pipeline.lib.validation import split_valid
-from mspo_pipeline.lib.warehouse import build_warehouse
+from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, build_warehouse, create_history_views
 
 SEED = 7
 SMALLHOLDERS = ["curated", "smallholders"]
@@ -142,12 +164,7 @@ def _measure(
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args()
+def maintenance(args: argparse.Namespace) -> None:
     days = [REFERENCE_DATE - dt.timedelta(days=n) for n in reversed(range(args.days))]
     checkpoints = sorted({0, min(9, len(days) - 1), len(days) - 1})
 
@@ -215,6 +232,195 @@ def main() -> None:
     print(f"{'  register of one day':<36} as_of {as_of:>6.2f} s   daily snapshots {scan:>6.2f} s")
     print(f"{'  one plot timeline':<36} as_of {timeline:>6.2f} s   daily snapshots {daily:>6.2f} s")
     print(f"  (the timeline read {row_groups or 'all'} row groups of the history file)")
+
+
+# At any age: opening and querying a store of 30, 365 or 1,095 days.
+
+FIRST_DAY = dt.date(2026, 1, 1)
+"""The emulator serves 2026-01-01 to 2030-12-31: every size's span starts here."""
+CHECKPOINT_DAYS = 30
+PLOT = ("SPOC", 12345)
+
+
+def _demo_day(workdir: Path, scale: float) -> tuple[Path, str]:
+    """One real day of every layer: ``mspo demo``; returns its data root and day folder."""
+    root, home = workdir / "day", workdir / "day-home"
+    mspo = Path(sys.executable).parent / "mspo"
+    subprocess.run(
+        [
+            str(mspo),
+            "demo",
+            "--scale",
+            str(scale),
+            "--data-root",
+            str(root),
+            "--dagster-home",
+            str(home),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (folder,) = {p.parent.name for p in root.glob("curated/mspo/smallholders/*/*.parquet")}
+    return root, folder
+
+
+def _linked_store(day_root: Path, folder: str, root: Path, days: list[dt.date]) -> None:
+    """Every file of the real day hard-linked into each of ``days`` (not ``plot_history``, which
+    holds the whole history in one file, nor the manifest)."""
+    files = [
+        p.relative_to(day_root).as_posix()
+        for p in day_root.rglob("*.parquet")
+        if f"/{PLOT_HISTORY}/" not in p.as_posix() and manifest.MANIFEST not in p.as_posix()
+    ]
+    for day in days:
+        for relative in files:
+            target = root / relative.replace(f"/{folder}/", f"/{day:%Y%m%d}/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(day_root / relative, target)
+
+
+def _history_chain(
+    conn: duckdb.DuckDBPyConnection, scale: float, roots: dict[dt.date, Path], last: dt.date
+) -> dict[dt.date, int]:
+    """``plot_history`` folded in by ``merge_history`` from the emulator's register of every
+    ``CHECKPOINT_DAYS``-th day, written as each root's newest partition when the chain reaches
+    that root's last day. Returns the versions each written history holds."""
+    span = [FIRST_DAY + dt.timedelta(days=n) for n in range((last - FIRST_DAY).days + 1)]
+    checkpoints = sorted({*span[::CHECKPOINT_DAYS], *roots})
+    previous: pl.DataFrame | None = None
+    before: dt.date | None = None
+    versions = {}
+    for day in checkpoints:
+        previous = history.merge_history(
+            conn,
+            history=previous,
+            history_partition=before.isoformat() if before else None,
+            history_late=dict.fromkeys(curated.SCHEMES, False) if before else {},
+            smallholders=_smallholders(conn, day, scale),
+            partition=day.isoformat(),
+        )
+        before = day
+        if day in roots:
+            _write(previous, _path(str(roots[day]), HISTORY, day))
+            versions[day] = previous.height
+    return versions
+
+
+def _queries(middle: dt.date) -> list[tuple[str, str]]:
+    scheme, plot = PLOT
+    return [
+        *ANALYST_QUERIES,
+        ("smallholders_as_of(the middle day)", f"SELECT * FROM smallholders_as_of('{middle}')"),
+        (f"plot_timeline('{scheme}', {plot})", f"SELECT * FROM plot_timeline('{scheme}', {plot})"),
+    ]
+
+
+def _floor(root: Path, floor: Path) -> duckdb.DuckDBPyConnection:
+    """A session whose views each read one compacted Parquet file of the same rows."""
+    conn, _ = mspo_sql.connect(str(root))
+    floor.mkdir()
+    tables = ("smallholders_latest", "changes", "certification_summary")
+    for table in tables:
+        mspo_sql.query(conn, f"COPY (SELECT * FROM {table}) TO '{floor / table}.parquet'")
+    newest = conn.execute(f"SELECT max(path) FROM stored_files WHERE view = '{PLOT_HISTORY}'")
+    [(history_file,)] = newest.fetchall()
+    conn.close()
+    compact = duckdb.connect()
+    compact.execute("SET TimeZone = 'UTC'")
+    for table in tables:
+        compact.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{floor / table}.parquet')"
+        )
+    create_history_views(compact, history_file)
+    return compact
+
+
+def _answer(conn: duckdb.DuckDBPyConnection, query: str) -> int:
+    """The rows of ``query``, fetched (as ``mspo sql`` runs it: views created on first use)."""
+    result = mspo_sql.query(conn, query)
+    assert result is not None
+    return result.to_arrow_table().num_rows
+
+
+def _process_wall(args: list[str], rounds: int) -> float:
+    return _median(lambda: subprocess.run(args, check=True, capture_output=True), rounds)
+
+
+def at_age(args: argparse.Namespace) -> None:
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    mspo = str(Path(sys.executable).parent / "mspo")
+    with tempfile.TemporaryDirectory() as work, duckdb.connect() as conn:
+        workdir = Path(work)
+        started = time.perf_counter()
+        day_root, folder = _demo_day(workdir, args.scale)
+        print(f"one real day (mspo demo) in {time.perf_counter() - started:.0f} s", flush=True)
+        roots = {FIRST_DAY + dt.timedelta(days=n - 1): workdir / f"{n}-days" for n in sizes}
+        started = time.perf_counter()
+        for last, root in roots.items():
+            _linked_store(
+                day_root,
+                folder,
+                root,
+                [FIRST_DAY + dt.timedelta(days=n) for n in range((last - FIRST_DAY).days + 1)],
+            )
+        versions = _history_chain(conn, args.scale, roots, max(roots))
+        for root in roots.values():
+            print(mspo_sql.rebuild_manifest(str(root)), flush=True)
+        print(
+            f"stores, histories and manifests in {time.perf_counter() - started:.0f} s", flush=True
+        )
+
+        results: dict[str, dict[int, tuple[float, float | None]]] = {}
+        for (last, root), size in zip(roots.items(), sizes, strict=True):
+            opened = _process_wall([mspo, "sql", "--data-root", str(root), "SELECT 1"], args.rounds)
+            listed = _process_wall(
+                [mspo, "sql", "--data-root", str(root), "--rescan", "SELECT 1"], 1
+            )
+            results.setdefault('mspo sql "SELECT 1" (opening)', {})[size] = (opened, None)
+            results.setdefault("  the same without the manifest (once)", {})[size] = (listed, None)
+            session, _ = mspo_sql.connect(str(root))
+            floor = _floor(root, workdir / f"floor-{size}")
+            middle = FIRST_DAY + (last - FIRST_DAY) / 2
+            for title, query in _queries(middle):
+                _answer(session, query)  # views created, files cached: every round the same
+                results.setdefault(title, {})[size] = (
+                    _median(functools.partial(_answer, session, query), args.rounds),
+                    _median(functools.partial(_answer, floor, query), args.rounds),
+                )
+            session.close()
+            floor.close()
+            print(f"{size} days measured", flush=True)
+
+    print(
+        f"\nscale {args.scale}; {args.rounds} rounds, medians; each size is consecutive days "
+        f"from {FIRST_DAY}; plot_history versions: "
+        + ", ".join(f"{versions[last]:,} ({n} days)" for last, n in zip(roots, sizes, strict=True))
+    )
+    header = "".join(f"{f'{n:,} days':>22}" for n in sizes)
+    print(f"{'':<48}{header}")
+    print(f"{'work':<48}" + "".join(f"{'ours':>11}{'floor':>11}" for _ in sizes))
+    for title, by_size in results.items():
+        cells = "".join(
+            f"{ours:>10.2f}s" + (f"{floor:>10.2f}s" if floor is not None else f"{'—':>11}")
+            for ours, floor in (by_size[n] for n in sizes)
+        )
+        print(f"{title[:47]:<48}{cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("mode", nargs="?", choices=("at-age", "maintenance"), default="at-age")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--days", type=int, default=30, help="maintenance: days to keep")
+    parser.add_argument(
+        "--sizes", default="30,365,1095", help="at-age: days of history, comma-separated"
+    )
+    args = parser.parse_args()
+    if args.mode == "maintenance":
+        maintenance(args)
+    else:
+        at_age(args)
 
 
 if __name__ == "__main__":

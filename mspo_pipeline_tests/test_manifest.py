@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote
 
+import dagster as dg
 import duckdb
 import gcsfs
 import polars as pl
 import pytest
 
 from mspo_pipeline import sql
+from mspo_pipeline.defs.warehouse import manifest_asset
 from mspo_pipeline.lib import manifest, storage
+from mspo_pipeline.lib.parquet_io import ParquetIOManager
 from mspo_pipeline.lib.warehouse import build_warehouse
 from mspo_pipeline_tests.gcs import fake_gcs
 
@@ -220,3 +223,29 @@ def test_opening_over_gcs_sends_as_many_requests_after_many_days_as_after_few(
     assert len(touched[2]) <= 1 + 2 * 4  # the manifest, at most two files per view
     assert abs(counts[12] - counts[2]) <= counts[2] // 10
     assert rescanned[12] > rescanned[2] > counts[2]  # listing and every footer: what it spares
+
+
+def test_the_manifest_asset_lists_the_store_once_then_refreshes_its_day(root: str) -> None:
+    resources = {"io_manager": ParquetIOManager(root=root)}
+
+    def materialize(day: dt.date) -> dg.AssetMaterialization:
+        result = dg.materialize(
+            [manifest_asset], partition_key=day.isoformat(), resources=resources
+        )
+        (event,) = result.get_asset_materialization_events()
+        return event.materialization
+
+    first = materialize(DAYS[0])  # no manifest yet: every day of the store is listed
+    write(root, SUMMARY, DAYS[3], summary(DAYS[3]))
+    write(root, SUMMARY, dt.date(2026, 12, 25), summary(DAYS[3]))  # not this run's day
+    fourth = materialize(DAYS[3])
+
+    assert first.metadata["files"].value == 9
+    assert first.metadata["days"].value == 3
+    assert fourth.metadata["files"].value == 10
+    assert fourth.metadata["files of this day"].value == 1
+    assert fourth.metadata["schemas"].value == 3  # one per view
+    with duckdb.connect() as conn:
+        stored = manifest.read(conn, root, None)
+    assert stored is not None
+    assert max(f.partition_date for f in stored) == DAYS[3]

@@ -36,6 +36,7 @@ def root(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> 
 def conn(root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     connection, report = sql.connect(str(root))
     assert not report.skipped
+    assert report.from_manifest  # written by the runs' warehouse/manifest steps
     yield connection
     connection.close()
 

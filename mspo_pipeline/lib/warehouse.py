@@ -103,7 +103,7 @@ def build_warehouse(
         if spec.name not in stored:
             skipped.append(spec)
         elif spec.name == PLOT_HISTORY:
-            _create_history_views(conn, _newest(conn, PLOT_HISTORY, "path"))
+            create_history_views(conn, _newest(conn, PLOT_HISTORY, "path"))
             created += [spec.name, *HISTORY_MACROS]
         else:
             created.append(spec.name)
@@ -174,7 +174,7 @@ def _newest(conn: duckdb.DuckDBPyConnection, view: str, column: str) -> str:
     return str(value)
 
 
-def _create_history_views(conn: duckdb.DuckDBPyConnection, newest: str) -> None:
+def create_history_views(conn: duckdb.DuckDBPyConnection, newest: str) -> None:
     """``plot_history`` over its newest stored partition, and the macros over it.
 
     A version is valid on day D when ``valid_from <= D`` and ``replaced_on`` is null or after D
@@ -244,9 +244,9 @@ ORDER BY certified_ha DESC
 SELECT c.partition_date AS expired_in_snapshot, c.scheme, c.entity_smallholder_id,
        c.old_value AS previous_status, s.state, s.name, s.cert_no, s.certified_area
 FROM changes AS c
-JOIN smallholders AS s USING (partition_date, scheme, entity_smallholder_id)
+JOIN smallholders_latest AS s USING (scheme, entity_smallholder_id)
 WHERE c.change_type = 'changed' AND c.column_name = 'cert_status' AND c.new_value = 'EXPIRED'
-  AND c.partition_date > (SELECT max(partition_date) FROM smallholders) - INTERVAL 7 DAY
+  AND c.partition_date > (SELECT max(partition_date) FROM smallholders_latest) - INTERVAL 7 DAY
 ORDER BY expired_in_snapshot DESC, c.scheme, c.entity_smallholder_id
 """,
     ),
