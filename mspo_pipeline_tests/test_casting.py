@@ -156,3 +156,14 @@ def test_row_count_is_kept_even_when_everything_fails(table: str) -> None:
     result = to_typed(raw, table)
     assert result.frame.height == raw.height
     assert result.frame[CAST_ERRORS].null_count() == 1
+
+
+def test_a_raw_frame_with_no_declared_field_keeps_every_row() -> None:
+    """Found by the lossless-raw property test: 250 records holding only ``geolocation`` (known,
+    but not typed) came out of the typed layer as one row."""
+    raw = pl.DataFrame({"geolocation": ["[]", "{}", "[false]"]})
+
+    typed = to_typed(raw, "spoc_smallholders").frame
+
+    assert typed.height == 3
+    assert typed["entity_smallholder_id"].null_count() == 3

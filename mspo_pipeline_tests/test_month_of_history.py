@@ -146,8 +146,11 @@ def keep_a_month(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFact
                 run = pipeline.materialize(day, instance=instance)
                 assert not run.success
                 env.setenv("MSPO_API_BASE_URL", emulator.base_url)
-                # What the run-failure sensor launches: the ledger alone, so the day says missing.
-                ledger = pipeline.materialize(day, "curated/captures", instance=instance)
+                # What the run-failure sensor launches: the ledger (so the day says missing) and
+                # the store's manifest.
+                ledger = pipeline.materialize(
+                    day, ["curated/captures", "warehouse/manifest"], instance=instance
+                )
                 assert ledger.success, pipeline.failure_messages(ledger)
             elif day not in (LATE_DAY, FILLED_DAY):
                 capture(day, served=day)

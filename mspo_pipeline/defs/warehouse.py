@@ -5,7 +5,10 @@ the store and reading every footer, which is what keeps them opening in under a 
 years of daily partitions. The asset depends on every stored asset of its day, so it runs last
 in the daily job and in every backfilled day, and the ledger-only run that follows a failed
 capture refreshes it too. It looks only at its own day's files (one look per table, and the
-footers of new or rewritten files), so its cost does not grow with the days kept.
+footers of new or rewritten files), so its cost does not grow with the days kept. It has no
+automation condition: re-deriving a day rewrites files the manifest already lists, and only a
+run that stores a new day needs it (a day materialised alone, outside the daily job, needs
+this asset for that day, or ``mspo manifest``).
 
 One manifest is shared by every day, so its refreshes must not interleave: the asset runs in the
 ``mspo_manifest`` pool, which the deployment's ``default_limit: 1`` limits to one at a time.
@@ -35,12 +38,6 @@ STORED_KEYS = (
 )
 """Every asset that stores one Parquet file per day: what the manifest lists."""
 
-refresh_after_any_write = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("refresh when any file of its day is written")
-
 
 @dg.asset(
     key=MANIFEST_KEY,
@@ -50,7 +47,6 @@ refresh_after_any_write = (
     backfill_policy=one_run_per_day,
     deps=list(STORED_KEYS),
     pool=MANIFEST_POOL,
-    automation_condition=refresh_after_any_write,
     description=(
         f"The store's manifest (`{manifest.MANIFEST}` under the data root): every stored "
         "Parquet file with its view, day, size and schema, so `mspo sql` opens without listing "

@@ -133,7 +133,9 @@ def to_typed(
     errors: list[pl.Expr] = []
     for column in schema.columns:
         if column.raw not in present:
-            values.append(pl.lit(None, dtype=column.dtype).alias(column.name))
+            # As long as the raw frame: a body with none of the declared fields must not
+            # collapse to the one row a select of literals alone would give.
+            values.append(pl.repeat(None, raw.height, dtype=column.dtype).alias(column.name))
             continue
         source = present[column.raw]
         raw_col = pl.col(column.raw)
