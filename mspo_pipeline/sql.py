@@ -145,13 +145,9 @@ def shell(conn: duckdb.DuckDBPyConnection, read: Callable[[str], str] = input) -
 
 def rebuild_manifest(data_root: str) -> str:
     """``mspo manifest``: list the whole store, read the footers it does not know, write it."""
-    filesystem = manifest.filesystem_for(data_root)
-    with duckdb.connect() as conn:
-        previous = manifest.read(conn, data_root, filesystem) or ()
-        files = manifest.refresh(conn, data_root, filesystem, previous)
-        path = manifest.write(conn, data_root, filesystem, files)
+    files = manifest.update(data_root)
     days = len({f.partition_date for f in files})
-    return f"wrote {path}: {len(files):,} files over {days:,} days"
+    return f"wrote {manifest.manifest_path(data_root)}: {len(files):,} files over {days:,} days"
 
 
 def main(data_root: str, query: str | None, *, rescan: bool = False) -> int:

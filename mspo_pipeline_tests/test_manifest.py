@@ -55,11 +55,7 @@ def root(tmp_path: Path) -> str:
 
 
 def refreshed(root: str, **kwargs: object) -> list[manifest.StoredFile]:
-    with duckdb.connect() as conn:
-        previous = manifest.read(conn, root, None) or ()
-        files = manifest.refresh(conn, root, None, previous, **kwargs)  # type: ignore[arg-type]
-        manifest.write(conn, root, None, files)
-    return files
+    return manifest.update(root, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_full_refresh_lists_every_file_with_its_view_day_and_schema(root: str) -> None:

@@ -17,7 +17,6 @@ changed by hand.
 """
 
 import dagster as dg
-import duckdb
 
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
 from mspo_pipeline.lib import manifest
@@ -58,15 +57,8 @@ def manifest_asset(
 ) -> dg.MaterializeResult:
     day = partition_date(context.partition_key)
     root = str(io_manager.root)
-    filesystem = manifest.filesystem_for(root)
-    with duckdb.connect() as conn:
-        previous = manifest.read(conn, root, filesystem)
-        if previous is None:
-            context.log.info(f"no manifest under {root} yet: listing every day of the store")
-        files = manifest.refresh(
-            conn, root, filesystem, previous or (), days=None if previous is None else {day}
-        )
-        path = manifest.write(conn, root, filesystem, files)
+    files = manifest.update(root, days={day})  # every day, the first time
+    path = manifest.manifest_path(root)
     today = [f for f in files if f.partition_date == day]
     return dg.MaterializeResult(
         metadata={

@@ -268,7 +268,7 @@ def load_stored(
     use_filesystem(conn, filesystem)
     conn.execute(
         f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(_COLUMNS)} "
-        f"FROM read_parquet({_literal(path)})"
+        f"FROM read_parquet({sql_literal(path)})"
     )
     return True
 
@@ -281,11 +281,12 @@ def read(
     if not _exists(filesystem, path):
         return None
     use_filesystem(conn, filesystem)
-    rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM read_parquet({_literal(path)})")
+    rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM read_parquet({sql_literal(path)})")
     return [StoredFile(*row) for row in rows.fetchall()]
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -317,3 +318,16 @@ def write(
     finally:
         temp.unlink(missing_ok=True)
     return target
+
+
+def update(data_root: str, *, days: Collection[dt.date] | None = None) -> list[StoredFile]:
+    """Refresh the stored manifest of ``data_root`` and write it back: the files of ``days``
+    looked at again, or every day when ``days`` is None or there is no manifest yet."""
+    filesystem = filesystem_for(data_root)
+    with duckdb.connect() as conn:
+        previous = read(conn, data_root, filesystem)
+        files = refresh(
+            conn, data_root, filesystem, previous or (), days=None if previous is None else days
+        )
+        write(conn, data_root, filesystem, files)
+    return files

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from mspo_pipeline.lib import manifest
-from mspo_pipeline.lib.manifest import ViewSpec
+from mspo_pipeline.lib.manifest import ViewSpec, sql_literal
 from mspo_pipeline.lib.tables import PLOT_HISTORY, VERSION_COLUMNS
 
 if TYPE_CHECKING:
@@ -63,10 +63,6 @@ class WarehouseReport:
     skipped: tuple[ViewSpec, ...]
     files: int = 0
     from_manifest: bool = False
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def build_warehouse(
@@ -144,10 +140,12 @@ def create_view(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     ).fetchall()
     scans = []
     for number in range(1, groups + 1):
-        paths = f"SELECT paths FROM {_GROUPS} WHERE view = {_literal(name)} AND number = {number}"
+        paths = (
+            f"SELECT paths FROM {_GROUPS} WHERE view = {sql_literal(name)} AND number = {number}"
+        )
         if not in_memory:
             [(listed_paths,)] = conn.execute(paths).fetchall()
-            listed = "[" + ", ".join(_literal(p) for p in listed_paths) + "]"
+            listed = "[" + ", ".join(sql_literal(p) for p in listed_paths) + "]"
         else:
             variable = f"mspo_files_{name}_{number}"
             conn.execute(f"SET VARIABLE {variable} = ({paths})")
@@ -184,8 +182,9 @@ def create_history_views(conn: duckdb.DuckDBPyConnection, newest: str) -> None:
     ``smallholders_as_of`` does not sort (a sort of 350k wide rows would double its time).
     """
     version_columns = ", ".join(c.name for c in VERSION_COLUMNS)
+    newest_file = sql_literal(newest)
     conn.execute(
-        f"CREATE OR REPLACE VIEW {PLOT_HISTORY} AS SELECT * FROM read_parquet({_literal(newest)})"
+        f"CREATE OR REPLACE VIEW {PLOT_HISTORY} AS SELECT * FROM read_parquet({newest_file})"
     )
     conn.execute(
         "CREATE OR REPLACE MACRO smallholders_as_of(as_of_day) AS TABLE "
