@@ -41,7 +41,7 @@ def connect(
     data_root: str, database: str = ":memory:", *, rescan: bool = False
 ) -> tuple[duckdb.DuckDBPyConnection, WarehouseReport]:
     """A UTC session with the warehouse over ``data_root``: in a database file every view is
-    written; in memory each is created when a statement first names it (see ``run``)."""
+    written; in memory each is created when a statement first names it (see ``query``)."""
     conn = duckdb.connect(database)
     conn.execute("SET TimeZone = 'UTC'")
     report = build_warehouse(conn, data_root, rescan=rescan, lazy=database == ":memory:")
@@ -51,7 +51,7 @@ def connect(
 def describe(report: WarehouseReport, data_root: str) -> str:
     """One line for the user: how many views, and which have no files yet."""
     text = f"{len(report.views)} views over {data_root}"
-    source = "its manifest" if report.from_manifest else "a listing (no manifest yet)"
+    source = "its manifest" if report.from_manifest else "a listing of the store"
     text += f", {report.files:,} files from {source}"
     if not report.views:
         return (
