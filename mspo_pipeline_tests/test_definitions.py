@@ -90,3 +90,8 @@ def test_a_run_process_does_not_load_pandas() -> None:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip() == "[]"
+
+
+def test_the_code_location_is_built_once_per_process() -> None:
+    """Dagster asks for it several times per run; each build used to assemble every asset."""
+    assert defs() is defs()

@@ -84,6 +84,25 @@ def materialization(result: dg.ExecuteInProcessResult, key: list[str]) -> dg.Ass
     return event
 
 
+def test_one_partition_is_read_and_written_without_log_lines_of_its_own(tmp_path: Path) -> None:
+    """The base class logs each load and write; every line is one more event the instance
+    stores (~10 ms on SQLite), and the location is in the metadata already, shown once."""
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [raw_asset(ZONE_STATE, PROVENANCE), typed_zone_state],
+            partition_key="2026-11-22",
+            resources={"io_manager": ParquetIOManager(root=str(tmp_path))},
+            instance=instance,
+        )
+        logs = [e.user_message for e in instance.all_logs(result.run_id) if not e.is_dagster_event]
+    assert result.success
+    assert [m for m in logs if "Loading" in m or "Writing" in m] == []
+    for key in (["raw", "zone_state"], ["typed", "zone_state"]):
+        metadata = materialization(result, key).metadata
+        assert "path" not in metadata
+        assert metadata["uri"].value == storage_path(str(tmp_path), key, "2026-11-22")
+
+
 PROVENANCE = {
     "source_url": SOURCE_URL,
     "captured_at": "2026-11-22T06:00:03+08:00",
