@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -139,14 +142,34 @@ def test_every_layer_runs_on_gcs(store: Store) -> None:
 
 
 def test_gcsfs_skips_the_zonal_bucket_probe(store: Store) -> None:
-    """gcsfs picks its class on import; the experimental one stalls 60 s per open on emulators.
-
-    ``storage`` turns it off before gcsfs is imported; anything importing gcsfs first (e.g.
-    ``dagster_gcp`` in a conftest) would bring it back, and this fails.
-    """
+    """The emulator gets gcsfs's plain class: the default one stalls 60 s per open on it."""
     import gcsfs.core
 
     assert type(storage.root_upath(ROOT).fs) is gcsfs.core.GCSFileSystem
+    assert type(manifest.filesystem_for(ROOT)) is gcsfs.core.GCSFileSystem
+
+
+PRODUCTION_GCSFS = """
+import os, fsspec, gcsfs
+from mspo_pipeline.lib import manifest, storage
+storage.root_upath("gs://calee_data/mspo")
+manifest.filesystem_for("gs://calee_data/mspo")
+print(os.environ.get("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"), gcsfs.GCSFileSystem.__name__,
+      fsspec.get_filesystem_class("gs").__name__)
+"""
+
+
+def test_a_real_bucket_keeps_the_gcsfs_defaults() -> None:
+    """Without an emulator nothing changes gcsfs: no variable set, its own class for gs://."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_", "GCSFS_"))}
+    printed = subprocess.run(
+        [sys.executable, "-c", PRODUCTION_GCSFS],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert printed == ["None", "ExtendedGcsFileSystem", "ExtendedGcsFileSystem"]
 
 
 def test_object_names_are_the_documented_layout_and_nothing_else(store: Store) -> None:

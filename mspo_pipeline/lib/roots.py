@@ -6,15 +6,12 @@ command all import it.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA_ROOT = "./data"
-
-# gcsfs reads this when it is imported; its default ("true") makes every open against an emulator
-# stall for 60 s. Set it before anything imports gcsfs (an explicit setting wins).
-os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 
 def is_gcs(root: str) -> bool:
@@ -42,5 +39,22 @@ def storage_options(root: str) -> dict[str, Any]:
         endpoint = (
             emulator if emulator.startswith(("http://", "https://")) else f"http://{emulator}"
         )
+        _serve_gcs_with_core_gcsfs()
         return {"token": "anon", "endpoint_url": endpoint}
     return {"token": None}
+
+
+@functools.cache
+def _serve_gcs_with_core_gcsfs() -> None:
+    """Against an emulator only, ``gs://`` is served by gcsfs's plain ``GCSFileSystem``.
+
+    gcsfs's default class (its zonal and hierarchical bucket support, chosen when gcsfs is
+    imported unless ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false``) first asks a bucket for its
+    storage layout, which fake-gcs-server never answers: every open stalled for 60 s. A real
+    bucket keeps gcsfs's defaults, whatever imported gcsfs first.
+    """
+    import fsspec
+    from gcsfs.core import GCSFileSystem
+
+    for protocol in ("gs", "gcs"):
+        fsspec.register_implementation(protocol, GCSFileSystem, clobber=True)
