@@ -24,6 +24,7 @@ from mspo_pipeline.defs.validated import (
     ROW_COUNT_CHECK,
     primary_key_check_result,
 )
+from mspo_pipeline.defs.warehouse import MANIFEST_KEY
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.casting import to_typed
@@ -220,6 +221,26 @@ def test_both_days_ran_and_every_check_passed(store: Store) -> None:
         evaluations = checks(result)
         assert len(evaluations) == 4 * len(TABLES)
         assert [key for key, e in evaluations.items() if not e.passed] == [], day
+
+
+def test_the_rederive_job_rebuilds_a_stored_day_without_the_api(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mspo_rederive`` reads the stored raw snapshots only: with the API unreachable every
+    layer above raw is rebuilt, to the same rows."""
+    job = pipeline.definitions().resolve_job_def("mspo_rederive")
+    selection = sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
+    daily_files = [key.split("/") for key in selection if key != MANIFEST_KEY.to_user_string()]
+    before = {
+        (layer, table): stored(store.root, layer, table, DAY2) for layer, table in daily_files
+    }
+    monkeypatch.setenv("MSPO_API_BASE_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    monkeypatch.setenv("MSPO_DATA_ROOT", str(store.root))
+    result = pipeline.materialize(DAY2, selection, instance=store.instance)
+    assert result.success, pipeline.failure_messages(result)
+    assert sorted(pipeline.materializations(result)) == selection
+    for pair, frame in before.items():
+        assert stored(store.root, *pair, DAY2).equals(frame), pair
 
 
 def test_typed_metadata_reports_the_emulators_unparseable_gps(store: Store) -> None:
