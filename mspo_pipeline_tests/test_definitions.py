@@ -7,6 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from mspo_pipeline.definitions import defs
+from mspo_pipeline.defs.alerts import (
+    CAPTURE_MISSING_SENSOR,
+    CHECK_ERROR_SENSOR,
+    RUN_FAILED_SENSOR,
+)
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions
 from mspo_pipeline.defs.warehouse import MANIFEST_KEY, STORED_KEYS
 from mspo_pipeline.lib.catalog import ENDPOINTS
@@ -53,6 +58,13 @@ def test_the_daily_job_covers_the_whole_graph() -> None:
     job = defs().resolve_job_def("mspo_daily")
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert selected == {key.to_user_string() for key in defs().resolve_all_asset_keys()}
+
+
+def test_the_rederive_job_is_every_layer_above_raw() -> None:
+    job = defs().resolve_job_def("mspo_rederive")
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    everything = {key.to_user_string() for key in defs().resolve_all_asset_keys()}
+    assert selected == {key for key in everything if not key.startswith("raw/")}
     assert isinstance(job.executor_def, dg.ExecutorDefinition)
     assert job.executor_def.name == "in_process"
 
@@ -95,3 +107,9 @@ def test_a_run_process_does_not_load_pandas() -> None:
 def test_the_code_location_is_built_once_per_process() -> None:
     """Dagster asks for it several times per run; each build used to assemble every asset."""
     assert defs() is defs()
+
+
+def test_the_alert_sensors_are_on_by_default_and_skip_until_configured() -> None:
+    for name in (RUN_FAILED_SENSOR, CHECK_ERROR_SENSOR, CAPTURE_MISSING_SENSOR):
+        sensor = defs().resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, name

@@ -15,6 +15,7 @@ from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL
 from mspo_pipeline.lib.parquet_io import ParquetIOManager
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
 from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
+from mspo_pipeline.lib.settings import flag
 
 ENV_DEFAULTS = {
     "MSPO_API_BASE_URL": DEFAULT_BASE_URL,
@@ -22,18 +23,6 @@ ENV_DEFAULTS = {
     "MSPO_CA_BUNDLE": "",
     "MSPO_LATE_CAPTURE": LatePolicy.ALLOW.value,
 }
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    """A boolean variable, read on load (``dg.EnvVar`` has no boolean form)."""
-    value = (os.environ.get(name) or "").strip().lower()
-    if not value:
-        return default
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{name}={value!r} is not a boolean; use true or false")
 
 
 for _name, _default in ENV_DEFAULTS.items():
@@ -44,7 +33,7 @@ defs = dg.Definitions(
         "mspo_api": MspoApi(
             base_url=dg.EnvVar("MSPO_API_BASE_URL"),
             ca_bundle=dg.EnvVar("MSPO_CA_BUNDLE"),
-            verify_tls=_env_bool("MSPO_VERIFY_TLS", default=True),
+            verify_tls=flag("MSPO_VERIFY_TLS", os.environ.get("MSPO_VERIFY_TLS"), default=True),
         ),
         "io_manager": ParquetIOManager(root=dg.EnvVar("MSPO_DATA_ROOT")),
         "capture_settings": CaptureSettings(late_capture=dg.EnvVar("MSPO_LATE_CAPTURE")),
