@@ -1,11 +1,13 @@
-"""The Kubernetes deployment's instance against the config schemas of the packages that run it.
+"""The Kubernetes deployment's instance, against the packages that run it and a real run.
 
 Dagster's chart turns ``deploy/helm/values.yaml`` into the instance's ``dagster.yaml``
 (``helm/dagster/templates/helpers/instance/_run-launcher.tpl``, ``_compute-log-manager.tpl`` and
 ``_postgresql.tpl``); this renders the blocks those templates write for the keys the values file
 sets, imports each class from the module the chart names, and validates each block's config
 against that class's own schema: ``K8sRunLauncher`` (dagster-k8s), ``GCSComputeLogManager``
-(dagster-gcp), the PostgreSQL storage (dagster-postgres) and the queued run coordinator.
+(dagster-gcp), the PostgreSQL storage (dagster-postgres) and the queued run coordinator. Then a
+real run under the rendered ``compute_logs`` block writes its step logs into a bucket of the GCS
+emulator (fake-gcs-server; google-cloud-storage follows ``STORAGE_EMULATOR_HOST``).
 
 dagster-k8s and dagster-gcp are the ``k8s`` and ``gcp`` extras, which the image installs and the
 development environment does not (dagster-gcp brings pandas, which pandera then imports in
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -27,6 +30,8 @@ if os.environ.get("MSPO_IMAGE_ENV") != "1":
     pytest.importorskip("dagster_gcp")
 
 from dagster._config import process_config
+
+from mspo_pipeline_tests.gcs import fake_gcs
 
 VALUES_FILE = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "values.yaml"
 NAMESPACE = "mspo"
@@ -159,3 +164,37 @@ def test_run_pods_get_the_resources_sized_for_them(values: dict[str, Any]) -> No
     resources = run_launcher(values)["config"]["resources"]
     assert set(resources) == {"requests", "limits"}
     assert resources["limits"]["memory"].endswith(("Mi", "Gi"))
+
+
+STEP_OUTPUT = "printed by the step, kept by the compute log manager"
+
+
+@dg.op
+def print_a_line() -> None:
+    print(STEP_OUTPUT)
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def print_job() -> None:
+    print_a_line()
+
+
+def test_a_runs_step_logs_land_in_the_bucket(values: dict[str, Any], tmp_path: Path) -> None:
+    """The rendered ``compute_logs`` block, its bucket the emulator's: a run's stdout is there."""
+    from google.cloud import storage as gcs
+
+    block = compute_logs(values)
+    block["config"]["bucket"] = "mspo-logs"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        yaml.safe_dump({"compute_logs": block, "telemetry": {"enabled": False}})
+    )
+    with fake_gcs(tmp_path, "mspo-logs"), dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dg.execute_job(dg.reconstructable(print_job), instance=instance)
+        assert result.success
+        bucket = gcs.Client(project="mspo-test").bucket("mspo-logs")
+        blobs = list(bucket.list_blobs(prefix=f"{block['config']['prefix']}/"))
+        stdout = [blob for blob in blobs if blob.name.endswith(".out")]
+        assert stdout, [blob.name for blob in blobs]
+        assert STEP_OUTPUT in stdout[0].download_as_text()
