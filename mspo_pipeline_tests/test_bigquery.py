@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from mspo_pipeline.lib.bigquery import PUBLISHED_TABLES, external_table_ddl, source_uri
+from mspo_pipeline.lib.parquet_io import ParquetIOManager
 
 ROOT = "gs://calee_data/mspo"
 DATASET = "my-project.mspo"
@@ -90,9 +91,7 @@ def test_with_a_dataset_the_code_location_has_the_group() -> None:
 
 
 @needs_gcp
-def test_the_asset_sends_one_statement_per_table_and_nothing_else(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_asset_sends_one_statement_per_table_and_nothing_else() -> None:
     from dagster_gcp import BigQueryResource
 
     from mspo_pipeline.defs.bigquery import EXTERNAL_TABLES_KEY, build_defs
@@ -113,7 +112,6 @@ def test_the_asset_sends_one_statement_per_table_and_nothing_else(
         def get_client(self) -> Iterator[Any]:
             yield Client()
 
-    monkeypatch.setenv("MSPO_DATA_ROOT", ROOT)
     defs = build_defs(DATASET)
     bound = defs.resources or {}
     assert bound["bigquery"].project == "my-project"
@@ -121,7 +119,10 @@ def test_the_asset_sends_one_statement_per_table_and_nothing_else(
     result = dg.materialize(
         [asset],
         partition_key="2026-11-30",
-        resources={"bigquery": RecordingBigQuery(project="my-project")},
+        resources={
+            "bigquery": RecordingBigQuery(project="my-project"),
+            "io_manager": ParquetIOManager(root=ROOT),
+        },
     )
     assert result.success
     assert sent == [(external_table_ddl(DATASET, t, ROOT), None) for t in PUBLISHED_TABLES]

@@ -13,6 +13,7 @@ import dagster as dg
 
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
 from mspo_pipeline.lib.bigquery import PUBLISHED_TABLES, external_table_ddl
+from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 
 DATASET_ENV = "MSPO_BIGQUERY_DATASET"
 LOCATION_ENV = "MSPO_BIGQUERY_LOCATION"
@@ -43,10 +44,13 @@ def build_defs(dataset: str) -> dg.Definitions:
         ),
     )
     def external_tables(
-        context: dg.AssetExecutionContext, bigquery: BigQueryResource
+        context: dg.AssetExecutionContext,
+        bigquery: BigQueryResource,
+        io_manager: dg.ResourceParam[ParquetUPathIOManager],
     ) -> dg.MaterializeResult:
-        data_root = os.environ.get("MSPO_DATA_ROOT", "")
-        statements = {t: external_table_ddl(dataset, t, data_root) for t in PUBLISHED_TABLES}
+        # The store the curated files were written to: the IO manager's root, as bound.
+        root = str(io_manager.root)
+        statements = {t: external_table_ddl(dataset, t, root) for t in PUBLISHED_TABLES}
         with bigquery.get_client() as client:
             for table, statement in statements.items():
                 client.query(statement).result()
