@@ -5,6 +5,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+
+from mspo_pipeline.emulator import server
 
 MSPO = Path(sys.executable).parent / "mspo"
 EMULATOR_ARGS = ("emulator", "--port", "0", "--scale", "0.01", "--date", "2026-11-20")
@@ -115,3 +118,23 @@ def test_emulator_started_in_the_background_of_a_script_stops_on(signum: int) ->
     assert stdout.rstrip().endswith("exit 0"), stdout + stderr
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{api_url}/references/states", timeout=5)
+
+
+def test_a_stop_signal_while_a_request_is_being_dispatched_still_stops_the_emulator() -> None:
+    """The race behind a hung stop: the signal handler raises while the main thread is starting
+    a request's handler thread, inside socketserver's ``except Exception``. The stop must get
+    through that clause instead of being reported as a failed request."""
+    httpd = server._Server(("127.0.0.1", 0), server.Emulator(scale=0.01, seed=7, date=None))
+
+    def interrupted(request: object, client_address: object) -> None:
+        server._raise_stop(signal.SIGTERM, None)
+
+    httpd.process_request = interrupted  # type: ignore[method-assign]
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", httpd.server_address[1]), timeout=5),
+            pytest.raises(server._Stop, match="SIGTERM"),
+        ):
+            httpd._handle_request_noblock()
+    finally:
+        httpd.server_close()

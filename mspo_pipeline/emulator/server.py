@@ -410,8 +410,13 @@ class EmulatorServer:
             self._httpd.server_close()
 
 
-class _Stop(Exception):
-    """Raised in the main thread by the signal handlers of ``serve_forever``."""
+class _Stop(BaseException):
+    """Raised in the main thread by the signal handlers of ``serve_forever``.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: a signal landing while the main thread
+    starts a request's handler thread would otherwise be caught by socketserver's
+    ``except Exception`` (reported as a request error) and the emulator would keep serving.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
