@@ -154,6 +154,10 @@ def test_schedule_tick_and_backfill_on_the_deployment(tmp_path: Path, pipeline: 
             ("SUCCESS", MISSED_DAYS[1]),
         ], runs
         assert runs[0][0] == scheduled_runs[0]
+        # With a local data root, docker/dagster.yaml's compute log manager keeps each run's
+        # step output under DAGSTER_HOME/storage (test_compute_logs: a bucket's root).
+        for run_id, _, _ in runs:
+            assert list((deployed.home / "storage" / run_id).rglob("*.out")), run_id
         backfilled = postgres.query(
             "SELECT run_id FROM run_tags WHERE key = 'dagster/backfill' AND value = %s",
             (backfill_ids[0],),

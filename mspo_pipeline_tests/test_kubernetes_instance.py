@@ -32,6 +32,7 @@ if os.environ.get("MSPO_IMAGE_ENV") != "1":
 from dagster._config import process_config
 
 from mspo_pipeline_tests.gcs import fake_gcs
+from mspo_pipeline_tests.step_logs import STEP_OUTPUT, captured_stdout, instance_home
 
 VALUES_FILE = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "values.yaml"
 NAMESPACE = "mspo"
@@ -166,33 +167,15 @@ def test_run_pods_get_the_resources_sized_for_them(values: dict[str, Any]) -> No
     assert resources["limits"]["memory"].endswith(("Mi", "Gi"))
 
 
-STEP_OUTPUT = "printed by the step, kept by the compute log manager"
-
-
-@dg.op
-def print_a_line() -> None:
-    print(STEP_OUTPUT)
-
-
-@dg.job(executor_def=dg.in_process_executor)
-def print_job() -> None:
-    print_a_line()
-
-
 def test_a_runs_step_logs_land_in_the_bucket(values: dict[str, Any], tmp_path: Path) -> None:
     """The rendered ``compute_logs`` block, its bucket the emulator's: a run's stdout is there."""
     from google.cloud import storage as gcs
 
     block = compute_logs(values)
     block["config"]["bucket"] = "mspo-logs"
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        yaml.safe_dump({"compute_logs": block, "telemetry": {"enabled": False}})
-    )
+    home = instance_home(tmp_path / "dagster_home", block)
     with fake_gcs(tmp_path, "mspo-logs"), dg.DagsterInstance.from_config(str(home)) as instance:
-        result = dg.execute_job(dg.reconstructable(print_job), instance=instance)
-        assert result.success
+        assert STEP_OUTPUT in captured_stdout(instance)
         bucket = gcs.Client(project="mspo-test").bucket("mspo-logs")
         blobs = list(bucket.list_blobs(prefix=f"{block['config']['prefix']}/"))
         stdout = [blob for blob in blobs if blob.name.endswith(".out")]
