@@ -1,4 +1,5 @@
-"""The ``mspo`` command: the emulator, the demo, the analysts' SQL shell and the capture status."""
+"""The ``mspo`` command: the emulator, the demo and its UI, the analysts' SQL shell and the
+capture status."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+DEFAULT_SCALE = 1.0
+DEFAULT_SEED = 7
+DEFAULT_DATA_ROOT = Path("data")
+DEFAULT_HOME = Path(".dagster_home")
+"""``mspo demo`` and ``mspo ui`` share these defaults, so ``./dev ui`` opens what ``./dev demo``
+wrote."""
 
 
 def _date(text: str) -> dt.date:
@@ -34,14 +42,34 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="capture today's snapshot of the emulated API through the daily job"
     )
-    demo.add_argument("--scale", type=float, default=1.0)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--data-root", type=Path, default=Path("data"))
-    demo.add_argument(
-        "--dagster-home",
-        type=Path,
-        default=Path(os.environ.get("DAGSTER_HOME") or ".dagster_home"),
-        help="where the Dagster instance keeps the runs (default $DAGSTER_HOME or .dagster_home)",
+    ui = commands.add_parser(
+        "ui",
+        help="the Dagster UI (dagster dev) over the demo's data, the emulator as its API",
+        description=(
+            "Starts the emulator and `dagster dev` with DAGSTER_HOME, MSPO_DATA_ROOT, "
+            "MSPO_FIRST_DAY and MSPO_API_BASE_URL set for the demo's data; Ctrl-C stops both. "
+            "Materialising from the UI, and the 06:00 schedule, call the emulator."
+        ),
+    )
+    for command in (demo, ui):
+        command.add_argument(
+            "--scale", type=float, default=DEFAULT_SCALE, help="the emulator's scale"
+        )
+        command.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the emulator's seed")
+        command.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+        command.add_argument(
+            "--dagster-home",
+            type=Path,
+            default=Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME),
+            help="where the Dagster instance keeps the runs (default $DAGSTER_HOME or "
+            f"{DEFAULT_HOME})",
+        )
+    ui.add_argument("--port", type=int, default=3000, help="the UI's port on 127.0.0.1")
+    ui.add_argument(
+        "--api-url",
+        default=None,
+        help="call this API instead of starting the emulator (the real one: "
+        "https://api.mspots.org.my/api)",
     )
 
     data_root_help = "local folder or gs://bucket (default $MSPO_DATA_ROOT, else ./data)"
@@ -140,6 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             data_root=args.data_root,
             dagster_home=args.dagster_home,
+        )
+    elif args.command == "ui":
+        from mspo_pipeline.ui import run_ui
+
+        return run_ui(
+            scale=args.scale,
+            seed=args.seed,
+            data_root=args.data_root,
+            dagster_home=args.dagster_home,
+            port=args.port,
+            api_url=args.api_url,
         )
     elif args.command == "warehouse":
         from mspo_pipeline.sql import describe, write_warehouse

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mspo_pipeline.cli import DEFAULT_DATA_ROOT, DEFAULT_HOME, DEFAULT_SCALE, DEFAULT_SEED
 from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day, today_in_malaysia
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -31,11 +31,17 @@ class Written:
     path: str
 
 
-def _instance(home: Path) -> dg.DagsterInstance:
-    """A persistent instance under ``home``, set up like the repository's ``dagster.yaml``."""
+def prepare_home(home: Path) -> None:
+    """A DAGSTER_HOME at ``home``, set up like the repository's ``dagster.yaml`` (kept if it
+    has one already)."""
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.exists():
         shutil.copy(REPO_DAGSTER_YAML, home / "dagster.yaml")
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    """The persistent instance under ``home``, which ``mspo ui`` opens afterwards."""
+    prepare_home(home)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -112,6 +118,19 @@ def demo_first_day(data_root: Path) -> str:
     return min([*stored_days(str(data_root)), today_in_malaysia()]).isoformat()
 
 
+def _ui_arguments(scale: float, seed: int, data_root: Path, dagster_home: Path) -> str:
+    """The ``mspo ui`` options that differ from its defaults, so it opens this demo's data."""
+    given = {
+        "--scale": (scale, DEFAULT_SCALE),
+        "--seed": (seed, DEFAULT_SEED),
+        "--data-root": (data_root.absolute(), DEFAULT_DATA_ROOT.absolute()),
+        "--dagster-home": (dagster_home.absolute(), DEFAULT_HOME.absolute()),
+    }
+    return "".join(
+        f" {flag} {value}" for flag, (value, default) in given.items() if value != default
+    )
+
+
 def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) -> int:
     """Run the demo; the exit code is 0 when every step succeeded."""
     from mspo_pipeline.emulator.server import EmulatorServer
@@ -150,11 +169,10 @@ def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) ->
     status = "succeeded" if result.success else "FAILED (see the log above)"
     print(f"run {result.run_id} {status} in {elapsed:.1f} s")
     print(
-        "\nLook at it in the Dagster UI (runs, asset metadata, checks, lineage):\n"
-        f"  DAGSTER_HOME={dagster_home.absolute()} MSPO_DATA_ROOT={data_root} "
-        f"{FIRST_DAY_ENV}={history_starts} {Path(sys.executable).parent / 'dagster'} dev\n"
-        "and open http://127.0.0.1:3000. To materialise from the UI, start `./dev emulator` in "
-        "another terminal and add MSPO_API_BASE_URL=http://127.0.0.1:8765/api."
+        "\nLook at it in the Dagster UI (runs, asset metadata, checks, lineage), with the "
+        "emulator as its API:\n"
+        f"  ./dev ui{_ui_arguments(scale, seed, data_root, dagster_home)}\n"
+        "and open http://127.0.0.1:3000; Ctrl-C stops both."
     )
     print(
         "\nQuery every layer and partition with SQL (DuckDB; .help lists the views):\n"
