@@ -70,7 +70,9 @@ def webhook_sink() -> Iterator[WebhookSink]:
             """Quiet: pytest shows stderr of failures only, and the path is the secret."""
 
     server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield sink

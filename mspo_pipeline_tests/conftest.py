@@ -7,6 +7,7 @@ import http.client
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +51,16 @@ def fetch(
         return Reply(response.status, dict(response.getheaders()), response.read())
     finally:
         connection.close()
+
+
+E2E_FOLDER = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember."""
+    for item in items:
+        if E2E_FOLDER in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,8 @@ import psycopg2
 import pytest
 
 from mspo_pipeline.defs.warehouse import MANIFEST_POOL
+from mspo_pipeline_tests import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = REPO_ROOT / "docker"
 VENV_BIN = Path(sys.executable).parent
 LOCATION_NAME = "mspo_pipeline"

@@ -36,6 +36,7 @@ from mspo_pipeline.lib.catalog import Endpoint, Kind, endpoint
 UTC_DATETIME = pl.Datetime(time_unit="us", time_zone="UTC")
 CAST_ERRORS = "cast_errors"
 REASONS = "reasons"
+RULES = "rules"
 CERT_STATUSES = ("ACTIVE", "DELAYED", "EXPIRED", "SUSPENDED")
 STATE_IDS = (1, 16)
 ZONE_IDS = (1, 11)
@@ -547,6 +548,17 @@ def column_schema(table: str, layer: Layer = "typed") -> tuple[ColumnDoc, ...]:
                 REASONS,
                 "String",
                 "Every hard rule the row broke, with the value.",
+                False,
+                False,
+                (),
+            )
+        )
+        docs.append(
+            ColumnDoc(
+                RULES,
+                "List(String)",
+                "The names of the hard rules the row broke, without values, for counting "
+                "(`SELECT rule, count(*) FROM quarantine_x, UNNEST(rules) AS r(rule) GROUP BY 1`).",
                 False,
                 False,
                 (),

@@ -3,8 +3,9 @@
 Every row lands in exactly one of the two frames (``validated.height + quarantine.height ==
 typed.height``). The hard rules are the table's pandera schema (``schemas.pandera_schema``),
 run lazily so every broken rule of every row is reported at once; pandera's failure cases are
-grouped by row into one ``reasons`` string per quarantined row and summarised per rule, never
-dumped whole.
+grouped by row into one ``reasons`` string per quarantined row (each broken rule with the
+offending value) and a ``rules`` list (the rules' names alone, so a query can count them), and
+summarised per rule, never dumped whole.
 
 A duplicated primary key quarantines every row that carries it: the API gives no way to tell
 which copy is right (``updated_at`` cannot be trusted), and keeping one arbitrarily would make
@@ -22,6 +23,7 @@ from pandera.errors import SchemaErrors
 from mspo_pipeline.lib.schemas import (
     CAST_ERRORS,
     REASONS,
+    RULES,
     SOFT_FLAGS,
     TableSchema,
     hard_cast_pattern,
@@ -44,7 +46,7 @@ class ValidationResult:
     validated: pl.DataFrame
     """Typed columns minus ``cast_errors``, plus the soft-flag columns (smallholder tables)."""
     quarantine: pl.DataFrame
-    """Typed columns plus ``reasons``."""
+    """Typed columns plus ``reasons`` (rules with values) and ``rules`` (their names alone)."""
     rule_summary: pl.DataFrame
     """One row per broken rule: ``rule``, ``column``, ``rows`` (UInt32), ``examples`` (String)."""
     flag_counts: Mapping[str, int]
@@ -182,7 +184,10 @@ def split_valid(typed: pl.DataFrame, table: str) -> ValidationResult:
             .alias(REASONS)
         )
         .group_by(_INDEX, maintain_order=True)
-        .agg(pl.col(REASONS).unique(maintain_order=True).str.join("; "))
+        .agg(
+            pl.col(REASONS).unique(maintain_order=True).str.join("; "),
+            pl.col("rule").unique(maintain_order=True).alias(RULES),
+        )
     )
     indexed = typed.with_row_index(_INDEX).with_columns(pl.col(_INDEX).cast(pl.Int32))
     quarantine = indexed.join(reasons, on=_INDEX, how="inner", maintain_order="left").drop(_INDEX)

@@ -9,9 +9,9 @@ import pytest
 
 from mspo_pipeline.lib.casting import to_typed
 from mspo_pipeline.lib.catalog import endpoint
-from mspo_pipeline.lib.schemas import CAST_ERRORS, REASONS, SCHEMAS, SOFT_FLAGS
+from mspo_pipeline.lib.schemas import CAST_ERRORS, REASONS, RULES, SCHEMAS, SOFT_FLAGS
 from mspo_pipeline.lib.validation import EXAMPLES, ValidationResult, split_valid
-from mspo_pipeline_tests.test_schemas import OSH_SAMPLE, SAMPLES, SPOC_SAMPLE, raw_frame
+from mspo_pipeline_tests.unit.test_schemas import OSH_SAMPLE, SAMPLES, SPOC_SAMPLE, raw_frame
 
 SPOC = "spoc_smallholders"
 
@@ -93,6 +93,28 @@ def test_every_broken_rule_of_a_row_is_listed_once() -> None:
         "planted_area < 0: -1.0",
         'cert_status not in {ACTIVE, DELAYED, EXPIRED, SUSPENDED}: "PENDING"',
         'value could not be cast: certified_area="2,43"',
+    ]
+
+
+def test_rules_name_each_broken_rule_once_without_its_values() -> None:
+    rows = [
+        {**SPOC_SAMPLE, "entity_smallholder_id": 1, "planted_area": "-1", "cert_status": "X"},
+        {**SPOC_SAMPLE, "entity_smallholder_id": 2, "planted_area": "-7"},
+        {**SPOC_SAMPLE, "entity_smallholder_id": 3, "certified_area": "2,43"},
+        {**SPOC_SAMPLE, "entity_smallholder_id": 4, "certified_area": "1,5"},
+    ]
+    result = _split(rows)
+    assert result.quarantine[RULES].to_list() == [
+        ["planted_area < 0", "cert_status not in {ACTIVE, DELAYED, EXPIRED, SUSPENDED}"],
+        ["planted_area < 0"],
+        ["value could not be cast"],
+        ["value could not be cast"],
+    ]
+    counted = result.quarantine.select(pl.col(RULES).explode()).group_by(RULES).len().sort(RULES)
+    assert counted.rows() == [
+        ("cert_status not in {ACTIVE, DELAYED, EXPIRED, SUSPENDED}", 1),
+        ("planted_area < 0", 2),
+        ("value could not be cast", 2),
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from mspo_pipeline.lib.casting import MAX_TEXT, to_typed
 from mspo_pipeline.lib.schemas import CAST_ERRORS, SCHEMAS, table_schema
-from mspo_pipeline_tests.test_schemas import OSH_SAMPLE, SAMPLES, SPOC_SAMPLE, raw_frame
+from mspo_pipeline_tests.unit.test_schemas import OSH_SAMPLE, SAMPLES, SPOC_SAMPLE, raw_frame
 
 SPOC = "spoc_smallholders"
 

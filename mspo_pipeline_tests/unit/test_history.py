@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from mspo_pipeline.lib import curated, history
-from mspo_pipeline_tests.test_curated import (
+from mspo_pipeline_tests.unit.test_curated import (
     GM_DAY1,
     OSH_DAY1,
     OSH_DAY2,

@@ -15,6 +15,7 @@ from mspo_pipeline.lib.catalog import ENDPOINTS, endpoint
 from mspo_pipeline.lib.schemas import (
     CAST_ERRORS,
     REASONS,
+    RULES,
     SCHEMAS,
     SOFT_FLAGS,
     UTC_DATETIME,
@@ -181,7 +182,7 @@ def test_column_schema_per_layer() -> None:
     validated = [c.name for c in column_schema("spoc_smallholders", "validated")]
     assert validated == [*SPOC_CONTRACT, *(f.name for f in SOFT_FLAGS)]
     quarantine = [c.name for c in column_schema("spoc_smallholders", "quarantine")]
-    assert quarantine == [*SPOC_CONTRACT, CAST_ERRORS, REASONS]
+    assert quarantine == [*SPOC_CONTRACT, CAST_ERRORS, REASONS, RULES]
     assert [c.name for c in column_schema("zones", "validated")] == ["zone_id", "zone"]
 
 

@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal
 from mspo_pipeline.lib import curated
 from mspo_pipeline.lib.catalog import endpoint
 from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, build_warehouse
-from mspo_pipeline_tests.test_curated import (
+from mspo_pipeline_tests.unit.test_curated import (
     GM_DAY1,
     OSH_DAY1,
     OSH_DAY2,

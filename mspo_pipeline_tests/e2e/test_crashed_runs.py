@@ -24,10 +24,11 @@ from mspo_pipeline import cli
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import crashed_runs, storage
 from mspo_pipeline.lib.processes import ProcessIdentity
+from mspo_pipeline_tests import REPO_ROOT
 from mspo_pipeline_tests.conftest import EMULATOR_DATE, fetch
 from mspo_pipeline_tests.temp_writers import killed_writer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 DAGSTER = Path(sys.executable).parent / "dagster"
 PARTITION = EMULATOR_DATE.isoformat()
 SELECTION = "raw/zones,raw/states"
@@ -72,7 +73,6 @@ def instance(home: Path) -> Iterator[dg.DagsterInstance]:
         yield opened
 
 
-@pytest.mark.slow
 def test_a_killed_run_does_not_block_the_next_run_of_its_day(
     tmp_path: Path,
     home: Path,

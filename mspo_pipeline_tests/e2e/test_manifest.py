@@ -176,7 +176,6 @@ def bucket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.slow
 def test_opening_over_gcs_sends_as_many_requests_after_many_days_as_after_few(
     bucket: str,
 ) -> None:

@@ -9,8 +9,7 @@ import pytest
 
 import mspo_pipeline
 from mspo_pipeline.lib.storage import REUSE_EXISTING, read_provenance, root_upath
-from mspo_pipeline_tests.gcs import fake_gcs
-from mspo_pipeline_tests.test_parquet_io import (
+from mspo_pipeline_tests.e2e.test_parquet_io import (
     PROVENANCE,
     SOURCE_URL,
     ZONE_STATE,
@@ -19,10 +18,9 @@ from mspo_pipeline_tests.test_parquet_io import (
     raw_asset,
     round_trip,
 )
+from mspo_pipeline_tests.gcs import fake_gcs
 
 BUCKET = "mspo-test"
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

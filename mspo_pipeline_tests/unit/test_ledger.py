@@ -20,8 +20,9 @@ from mspo_pipeline.lib import ledger, storage
 from mspo_pipeline.lib.capture import MALAYSIA, today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS, Kind, endpoint
 from mspo_pipeline.lib.ledger import Status
+from mspo_pipeline_tests import REPO_ROOT
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = REPO_ROOT / "README.md"
 MSPO = Path(sys.executable).parent / "mspo"
 DAY = dt.date(2026, 11, 20)
 

@@ -34,8 +34,6 @@ from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.conftest import EMULATOR_DATE
 from mspo_pipeline_tests.gcs import fake_gcs
 
-pytestmark = pytest.mark.slow
-
 BUCKET = "mspo-daily"
 PREFIX = "prod/mspo"
 ROOT = f"gs://{BUCKET}/{PREFIX}"

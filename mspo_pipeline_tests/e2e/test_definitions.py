@@ -15,8 +15,9 @@ from mspo_pipeline.defs.alerts import (
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions
 from mspo_pipeline.defs.warehouse import MANIFEST_KEY, STORED_KEYS
 from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline_tests import REPO_ROOT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
 PER_TABLE_LAYERS = ("raw", "typed", "validated", "quarantine")
 CURATED = ("geography", "smallholders", "certification_summary", "changes", "plot_history")
 LEDGER = ("captures",)

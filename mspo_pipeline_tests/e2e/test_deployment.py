@@ -118,7 +118,6 @@ def six_am_in_kuala_lumpur(day: str) -> float:
     return datetime.combine(date.fromisoformat(day), time(6), tzinfo=KL).timestamp()
 
 
-@pytest.mark.slow
 def test_schedule_tick_and_backfill_on_the_deployment(tmp_path: Path, pipeline: Pipeline) -> None:
     if postgres_bin_dir() is None:
         missing_system_tool("PostgreSQL server is not installed: run scripts/ci-system-deps.sh")

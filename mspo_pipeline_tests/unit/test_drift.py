@@ -7,7 +7,7 @@ import pytest
 
 from mspo_pipeline.lib.drift import RawField, RetypedField, schema_drift
 from mspo_pipeline.lib.schemas import SCHEMAS
-from mspo_pipeline_tests.test_schemas import SAMPLES, SPOC_SAMPLE, raw_frame
+from mspo_pipeline_tests.unit.test_schemas import SAMPLES, SPOC_SAMPLE, raw_frame
 
 SPOC = "spoc_smallholders"
 

@@ -113,7 +113,9 @@ def api() -> Iterator[tuple[str, type[Body]]]:
             pass
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/api", Body
@@ -123,7 +125,6 @@ def api() -> Iterator[tuple[str, type[Body]]]:
         thread.join(timeout=10)
 
 
-@pytest.mark.slow
 def test_any_valid_json_is_kept_exactly_and_no_row_is_lost(
     api: tuple[str, type[Body]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -175,7 +175,6 @@ def sql(root: Path, query: str) -> pl.DataFrame:
     return conn.sql(query).pl()
 
 
-@pytest.mark.slow
 def test_only_the_late_filled_gap_is_healed(history: History) -> None:
     """Filling the 14th re-derives ``changes`` and ``plot_history`` of every later stored day
     (the 15th to the 18th), and nothing is re-derived on any other day. (``changes`` of the
@@ -188,7 +187,6 @@ def test_only_the_late_filled_gap_is_healed(history: History) -> None:
     assert all(not requested for requested in history.healed.values()), history.healed
 
 
-@pytest.mark.slow
 def test_the_ui_shows_the_days_after_a_filled_gap_stale_until_they_are_healed(
     history: History,
 ) -> None:
@@ -196,7 +194,6 @@ def test_the_ui_shows_the_days_after_a_filled_gap_stale_until_they_are_healed(
     assert set(history.stale["after"].values()) == {"FRESH"}, history.stale["after"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("day", CAPTURED, ids=str)
 def test_every_layer_says_how_its_day_was_captured(history: History, day: dt.date) -> None:
     late = SNAPSHOT[day] != day
@@ -218,7 +215,6 @@ def test_every_layer_says_how_its_day_was_captured(history: History, day: dt.dat
         }, table
 
 
-@pytest.mark.slow
 def test_sql_views_carry_snapshot_date_and_late_capture(history: History) -> None:
     truth = pl.DataFrame(
         {
@@ -242,7 +238,6 @@ def test_sql_views_carry_snapshot_date_and_late_capture(history: History) -> Non
     assert changes.is_empty() or changes.join(truth, on="partition_date").height == changes.height
 
 
-@pytest.mark.slow
 def test_the_ledger_says_on_time_late_or_missing_for_every_day(history: History) -> None:
     ledger = sql(history.root, "SELECT partition_date, endpoint, status FROM captures")
     expected = {
@@ -290,7 +285,6 @@ def live_changes(
     }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("index", range(1, len(CAPTURED)), ids=lambda i: str(CAPTURED[i]))
 def test_every_changes_partition_is_what_the_emulator_changed(history: History, index: int) -> None:
     day, previous = CAPTURED[index], CAPTURED[index - 1]
@@ -306,7 +300,6 @@ def test_every_changes_partition_is_what_the_emulator_changed(history: History, 
             assert set(rows["entity_smallholder_id"]) == plots - hidden[table], (day, scheme, kind)
 
 
-@pytest.mark.slow
 def test_composed_changes_equal_comparing_the_two_ends(history: History) -> None:
     """Plots alive on the last day = alive on the first, plus every day's new, minus removed."""
     alive = {
@@ -327,7 +320,6 @@ def test_composed_changes_equal_comparing_the_two_ends(history: History) -> None
     assert alive == set(last.select("scheme", "entity_smallholder_id").iter_rows())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("day", CAPTURED, ids=str)
 def test_smallholders_as_of_a_day_is_the_register_the_api_served(
     history: History, day: dt.date
@@ -369,7 +361,6 @@ def true_versions(
     return starts
 
 
-@pytest.mark.slow
 def test_plot_history_versions_are_each_plots_true_history(history: History) -> None:
     hidden = quarantined(history.root, CAPTURED)
     expected = true_versions(history.emulator, hidden)

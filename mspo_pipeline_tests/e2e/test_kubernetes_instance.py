@@ -31,10 +31,11 @@ if os.environ.get("MSPO_IMAGE_ENV") != "1":
 
 from dagster._config import process_config
 
+from mspo_pipeline_tests import REPO_ROOT
 from mspo_pipeline_tests.gcs import fake_gcs
 from mspo_pipeline_tests.step_logs import STEP_OUTPUT, captured_stdout, instance_home
 
-VALUES_FILE = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "values.yaml"
+VALUES_FILE = REPO_ROOT / "deploy" / "helm" / "values.yaml"
 NAMESPACE = "mspo"
 """README's namespace: the chart renders ``job_namespace`` as the release's namespace."""
 
