@@ -38,7 +38,7 @@ from dagster_duckdb import DuckDBResource
 
 from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
 from mspo_pipeline.defs.partitions import daily_partitions, earlier_days, one_run_per_day
-from mspo_pipeline.lib import curated, history, storage
+from mspo_pipeline.lib import curated, history, schemas, storage
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
@@ -57,7 +57,19 @@ REFERENCE_TABLES = ("states", "zones", "zone_state", "spocs", "daerah")
 NO_BASELINE = "none: first partition"
 """``compared_with`` when no earlier partition of ``curated/smallholders`` is stored."""
 
+def _register_descriptions() -> dict[str, str]:
+    """The tidy columns of the three registers and their soft flags, as ``lib/schemas.py``
+    declares them: ``smallholders`` carries them all (SPOC's wording first where they share a
+    column)."""
+    described: dict[str, str] = {}
+    for table in curated.REGISTER_TABLES.values():
+        for column in schemas.table_schema(table).columns:
+            described.setdefault(column.name, column.description)
+    return described | {flag.name: flag.description for flag in schemas.SOFT_FLAGS}
+
+
 COLUMN_DESCRIPTIONS = {
+    **_register_descriptions(),
     "partition_date": "The daily partition (Asia/Kuala_Lumpur) the row belongs to.",
     "snapshot_date": "The day whose register the API served for this scheme (raw footer).",
     "late_capture": "snapshot_date is after partition_date: the day's own register was never "

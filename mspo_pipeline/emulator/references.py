@@ -43,7 +43,6 @@ ZONES: tuple[tuple[int, str], ...] = (
     (10, "Zon Sabah 2"),
     (11, "Zon Sarawak"),
 )
-ZONE_NAMES = MappingProxyType(dict(ZONES))
 
 ZONE_STATES: tuple[tuple[int, int], ...] = (
     (1, 8),

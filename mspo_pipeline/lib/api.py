@@ -148,8 +148,6 @@ class FetchResult:
     body_path: Path
     bytes_received: int
     """Decoded body bytes written to ``body_path``."""
-    elapsed_s: float
-    """From the first attempt to the end of the body, retries and waits included."""
     attempts: int
 
     def delete(self) -> None:
@@ -504,7 +502,6 @@ class MspoClient:
             headers=CaseInsensitiveDict(response.headers),
             body_path=body_path,
             bytes_received=received,
-            elapsed_s=elapsed,
             attempts=attempt,
         )
 

@@ -66,8 +66,6 @@ DAY_COLUMNS = ("partition_date", *CAPTURE_COLUMNS)
 """The per-day columns of ``smallholders``: not the plot's data, so history does not compare
 them (the same plot on the next day is the same version)."""
 
-CHANGE_TYPES = ("new", "removed", "changed")
-
 _SOFT_FLAGS = tuple(flag.name for flag in SOFT_FLAGS)
 _GPS_FLAGS = tuple(name for name in _SOFT_FLAGS if name.startswith("flag_gps_"))
 REFERENCE_FLAGS = (

@@ -239,6 +239,9 @@ def test_flag_and_scheme_counts_are_published(store: Store) -> None:
     assert published["dagster/row_count"] == frame.height
     schema = published["dagster/column_schema"]
     assert [c.name for c in schema.columns] == frame.columns
+    assert [c.name for c in schema.columns if not c.description] == []
+    flag_docs = {c.name: c.description for c in schema.columns if c.name.startswith("flag_")}
+    assert flag_docs["flag_gps_swapped"] and "swapped" in flag_docs["flag_gps_swapped"].lower()
 
 
 @pytest.mark.parametrize("day", DAYS)
