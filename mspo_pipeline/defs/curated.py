@@ -57,6 +57,7 @@ REFERENCE_TABLES = ("states", "zones", "zone_state", "spocs", "daerah")
 NO_BASELINE = "none: first partition"
 """``compared_with`` when no earlier partition of ``curated/smallholders`` is stored."""
 
+
 def _register_descriptions() -> dict[str, str]:
     """The tidy columns of the three registers and their soft flags, as ``lib/schemas.py``
     declares them: ``smallholders`` carries them all (SPOC's wording first where they share a
