@@ -65,7 +65,7 @@ def _register_descriptions() -> dict[str, str]:
     described: dict[str, str] = {}
     for table in curated.REGISTER_TABLES.values():
         for column in schemas.table_schema(table).columns:
-            described.setdefault(column.name, column.description)
+            described.setdefault(column.name, column.tidy_description)
     return described | {flag.name: flag.description for flag in schemas.SOFT_FLAGS}
 
 

@@ -63,6 +63,14 @@ class Column:
     """A failed cast only nulls the value (GPS); otherwise it quarantines the row."""
 
     @property
+    def tidy_description(self) -> str:
+        """The description under the tidy name, which says what the API calls the field when the
+        name differs (the raw layer shows ``description`` under the API's own name)."""
+        if self.raw == self.name:
+            return self.description
+        return f"{self.description} Renamed from `{self.raw}`."
+
+    @property
     def raw_dtype(self) -> pl.DataType:
         """The polars type of the raw field when the API sends what the docs say.
 
@@ -114,8 +122,10 @@ class TableSchema:
 
     @property
     def raw_descriptions(self) -> dict[str, str]:
-        """The docs' description of each field under the API's own name, for the raw layer."""
-        return {column.raw: column.description for column in self.columns}
+        """The docs' description of each field under the API's own name, for the raw layer, the
+        fields left untyped included."""
+        typed = {column.raw: column.description for column in self.columns}
+        return typed | {raw: DROPPED_FIELDS[raw] for raw in self.dropped_raw_fields}
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -195,14 +205,14 @@ _SMALLHOLDER_COLUMNS: Mapping[str, Column] = MappingProxyType(
             _area("certified_area", "MSPO certified area in hectares (cast from string)."),
             _gps("gps_coordinate_lat", "GPS latitude (cast from string; null when unusable)."),
             _gps("gps_coordinate_long", "GPS longitude (cast from string; null when unusable)."),
-            _id("stateId", "Malaysian state ID (1-16), renamed from stateId.", nullable=False),
+            _id("stateId", "Malaysian state ID (1-16).", nullable=False),
             _text("state", "Malaysian state name."),
-            _id("daerahId", "District ID, renamed from daerahId (nullable)."),
+            _id("daerahId", "District ID (nullable)."),
             _text("daerah", "District name (nullable)."),
-            _id("mukimId", "Mukim ID, renamed from mukimId (nullable)."),
+            _id("mukimId", "Mukim ID (nullable)."),
             _text("mukim", "Mukim/subdistrict name (nullable)."),
             _text("lot_no", "Land lot number."),
-            _id("zoneId", "MSPO zone ID (1-11), renamed from zoneId.", nullable=False),
+            _id("zoneId", "MSPO zone ID (1-11).", nullable=False),
             _text("zone", "MSPO zone name as the record gives it."),
             _text("spoc_code", 'SPOC cluster code (e.g. "A1", "D1").'),
             _text("gm_code", "Group manager code."),
@@ -288,6 +298,15 @@ _OSH_DESCRIPTIONS = {
 }
 
 
+DROPPED_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "geolocation": 'Latitude and longitude in one "lat, long" string. Kept in raw only: '
+        "gps_coordinate_lat and gps_coordinate_long carry the same values, typed."
+    }
+)
+"""Raw fields the tidy schema leaves out on purpose, with what each held."""
+
+
 def _smallholders(
     name: str, order: tuple[str, ...], descriptions: Mapping[str, str]
 ) -> TableSchema:
@@ -297,7 +316,7 @@ def _smallholders(
         else _SMALLHOLDER_COLUMNS[c]
         for c in order
     )
-    dropped = ("geolocation",) if "geolocation" in endpoint(name).fields else ()
+    dropped = tuple(raw for raw in DROPPED_FIELDS if raw in endpoint(name).fields)
     return TableSchema(name, columns, dropped)
 
 
@@ -482,7 +501,7 @@ def pandera_schema(table: str) -> pa.DataFrameSchema:
             list(c.checks),
             nullable=c.nullable,
             unique=single_key and c.name in schema.primary_key,
-            description=c.description,
+            description=c.tidy_description,
         )
         for c in schema.columns
     }
@@ -524,7 +543,7 @@ def column_schema(table: str, layer: Layer = "typed") -> tuple[ColumnDoc, ...]:
         ColumnDoc(
             c.name,
             _type_name(c.dtype),
-            c.description,
+            c.tidy_description,
             c.nullable,
             unique and c.name in schema.primary_key,
             tuple(str(check.error) for check in c.checks),

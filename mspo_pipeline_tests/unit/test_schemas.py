@@ -206,3 +206,20 @@ def test_composite_key_uniqueness_is_a_frame_rule() -> None:
 def test_unknown_table_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="spoc_smallholders"):
         table_schema("spoc")
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_every_raw_field_is_described_under_its_own_name(name: str) -> None:
+    described = table_schema(name).raw_descriptions
+    assert set(described) == set(endpoint(name).fields)
+    assert all(described.values())
+    assert not [field for field, text in described.items() if "renamed" in text.lower()]
+
+
+def test_a_renamed_column_says_its_raw_name_in_the_tidy_layers_only() -> None:
+    schema = table_schema("spoc_smallholders")
+    assert schema.raw_descriptions["stateId"] == "Malaysian state ID (1-16)."
+    tidy = {doc.name: doc.description for doc in column_schema("spoc_smallholders", "validated")}
+    assert tidy["state_id"] == "Malaysian state ID (1-16). Renamed from `stateId`."
+    assert "renamed" not in tidy["cert_status"].lower()
+    assert "gps_coordinate_lat" in schema.raw_descriptions["geolocation"]
