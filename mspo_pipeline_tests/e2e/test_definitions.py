@@ -3,8 +3,10 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from syrupy.assertion import SnapshotAssertion
 
 from mspo_pipeline.definitions import defs
 from mspo_pipeline.defs.alerts import (
@@ -30,7 +32,56 @@ def test_every_endpoint_has_every_layer_and_nothing_else_exists() -> None:
     expected |= {f"curated/{name}" for name in LEDGER}
     expected |= {MANIFEST_KEY.to_user_string()}
     assert keys == expected
-    assert len(keys) == 4 * 14 + 5 + 1 + 1
+
+
+def _partitions(partitions: dg.PartitionsDefinition | None) -> str | None:
+    """The partitioning without its first day, which ``MSPO_FIRST_DAY`` moves."""
+    if not isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+        return None if partitions is None else type(partitions).__name__
+    return (
+        f"{partitions.cron_schedule} in {partitions.timezone}, end offset {partitions.end_offset}"
+    )
+
+
+def graph_snapshot() -> dict[str, dict[str, Any]]:
+    """Every asset as the UI and the daemon see it: what it reads, how it is partitioned and
+    run, its group, kinds, checks and declared metadata."""
+    graph = defs().resolve_asset_graph()
+    checks: dict[dg.AssetKey, list[str]] = {}
+    for check_key in graph.asset_check_keys:
+        blocking = " (blocking)" if graph.get(check_key).blocking else ""
+        checks.setdefault(check_key.asset_key, []).append(check_key.name + blocking)
+    snapshot = {}
+    for key in sorted(graph.get_all_asset_keys()):
+        node = graph.get(key)
+        mappings = node.partition_mappings
+        snapshot[key.to_user_string()] = {
+            "deps": sorted(
+                parent.to_user_string()
+                + (f" ({type(mappings[parent]).__name__})" if parent in mappings else "")
+                for parent in node.parent_keys
+            ),
+            "partitions": _partitions(node.partitions_def),
+            "backfill_policy": str(node.backfill_policy),
+            "automation_condition": (
+                node.automation_condition.get_label() or type(node.automation_condition).__name__
+                if node.automation_condition
+                else None
+            ),
+            "pools": sorted(node.pools or ()),
+            "group": node.group_name,
+            "kinds": sorted(node.kinds),
+            "checks": sorted(checks.get(key, [])),
+            "metadata_keys": sorted(node.metadata),
+            "description": bool(node.description),
+        }
+    return snapshot
+
+
+def test_the_graph_matches_its_snapshot(snapshot: SnapshotAssertion) -> None:
+    """A change to any asset's wiring shows here as a diff to review; accept an intended one
+    with `./dev test mspo_pipeline_tests/e2e/test_definitions.py --snapshot-update`."""
+    assert graph_snapshot() == snapshot
 
 
 def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:
