@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.capture import run_example, start_emulator
-from mspo_pipeline.lib.capture import today_in_malaysia
+from mspo_pipeline.lib.days import today_in_malaysia
 
 
 def run_docs(base_url: str, out_dir: Path) -> int:

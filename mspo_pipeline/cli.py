@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(rebuild_manifest(_data_root(args.data_root)))
     elif args.command == "status":
-        from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day
+        from mspo_pipeline.lib.days import FIRST_DAY_ENV, first_day
         from mspo_pipeline.lib.ledger import status_report
 
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from mspo_pipeline.cli import DEFAULT_DATA_ROOT, DEFAULT_HOME, DEFAULT_SCALE, DEFAULT_SEED
-from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day, today_in_malaysia
+from mspo_pipeline.lib.days import FIRST_DAY_ENV, first_day, today_in_malaysia
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 

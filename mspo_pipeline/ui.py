@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from mspo_pipeline.demo import demo_first_day, prepare_home
-from mspo_pipeline.lib.capture import FIRST_DAY_ENV
+from mspo_pipeline.lib.days import FIRST_DAY_ENV
 
 STOP_TIMEOUT_S = 60
 """How long ``dagster dev`` gets to stop its processes after the signal is passed on."""

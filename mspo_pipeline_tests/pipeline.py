@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from mspo_pipeline.definitions import defs as load_defs
-from mspo_pipeline.lib.capture import today_in_malaysia
+from mspo_pipeline.lib.days import today_in_malaysia
 from mspo_pipeline.lib.resources import MspoApi
 
 FAST_RETRIES = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "retry_after_max_s": 0.05}

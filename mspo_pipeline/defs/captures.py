@@ -23,8 +23,8 @@ from mspo_pipeline.defs.curated import CURATED_GROUP
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
 from mspo_pipeline.defs.warehouse import MANIFEST_KEY
 from mspo_pipeline.lib import ledger
-from mspo_pipeline.lib.capture import partition_date
 from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import lineage_metadata
 from mspo_pipeline.lib.ui_metadata import column_schema, frame_metadata, preview

@@ -39,6 +39,7 @@ from dagster_duckdb import DuckDBResource
 from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
 from mspo_pipeline.defs.partitions import daily_partitions, earlier_days, one_run_per_day
 from mspo_pipeline.lib import curated, history, schemas, storage
+from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
@@ -298,7 +299,7 @@ def changes_metadata(frame: pl.DataFrame, compared_with: str | None) -> dict[str
 
 
 def _days_apart(earlier: str, later: str) -> int:
-    return (curated.partition_date(later) - curated.partition_date(earlier)).days
+    return (partition_date(later) - partition_date(earlier)).days
 
 
 @dg.asset(
@@ -362,7 +363,7 @@ NO_HISTORY = "none: first partition"
 
 def history_metadata(frame: pl.DataFrame, partition: str, previous: str | None) -> dict[str, Any]:
     """What the day did to the history: versions opened, plots removed, and the history's size."""
-    day = curated.partition_date(partition)
+    day = partition_date(partition)
     opened = frame.filter(pl.col("valid_from") == day)
     current = frame.filter(pl.col("replaced_on").is_null())
     return {

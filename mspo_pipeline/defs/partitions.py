@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from mspo_pipeline.lib.capture import FIRST_DAY_ENV, first_day
+from mspo_pipeline.lib.days import FIRST_DAY_ENV, MALAYSIA, first_day
 
 FIRST_DAY = first_day(os.environ.get(FIRST_DAY_ENV)).isoformat()
 """The first day this deployment keeps (``MSPO_FIRST_DAY``, read when the code location loads):
@@ -16,7 +16,7 @@ API_POOL = "mspo_api"
 
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=FIRST_DAY,
-    timezone="Asia/Kuala_Lumpur",
+    timezone=MALAYSIA.key,
     # The API serves today's register: today's partition must exist as soon as the day starts.
     end_offset=1,
 )

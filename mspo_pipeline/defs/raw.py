@@ -10,9 +10,10 @@ import polars as pl
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions, one_run_per_day
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.api import failure_message
-from mspo_pipeline.lib.capture import CaptureGate, is_past, stored_capture
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
+from mspo_pipeline.lib.days import is_past
 from mspo_pipeline.lib.drift import schema_drift
+from mspo_pipeline.lib.late_capture import CaptureGate, stored_capture
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.records import JSON_TEXT_FIELDS, BadResponseError, read_records
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi

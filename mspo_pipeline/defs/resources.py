@@ -10,8 +10,8 @@ import os
 
 import dagster as dg
 
-from mspo_pipeline.lib.capture import LatePolicy
 from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL
+from mspo_pipeline.lib.late_capture import LatePolicy
 from mspo_pipeline.lib.parquet_io import ParquetIOManager
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
 from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT

@@ -20,8 +20,8 @@ import dagster as dg
 
 from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
 from mspo_pipeline.lib import manifest
-from mspo_pipeline.lib.capture import partition_date
 from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.tables import CAPTURES, CURATED_TABLES, PLOT_HISTORY
 

@@ -36,15 +36,14 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import msgspec
 
 from mspo_pipeline.emulator import faults as fl
 from mspo_pipeline.emulator import generator
 from mspo_pipeline.lib.catalog import ENDPOINTS_BY_NAME, ENDPOINTS_BY_PATH, Endpoint
+from mspo_pipeline.lib.days import MALAYSIA, today_in_malaysia
 
-TIMEZONE: Final = ZoneInfo("Asia/Kuala_Lumpur")
 API_PREFIX: Final = "/api/"
 CONTROL_PREFIX: Final = "/_emulator"
 GZIP_LEVEL: Final = 1
@@ -56,7 +55,7 @@ _SLOW_CHUNKS: Final = 20
 
 def today() -> dt.date:
     """Today where the API lives: a new snapshot starts at midnight in Kuala Lumpur."""
-    return dt.datetime.now(TIMEZONE).date()
+    return today_in_malaysia()
 
 
 @dataclass(slots=True)
@@ -302,8 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
         Clients read the server's ``Date`` to know which day's register they got (the real API's
         clock is the authority on "today"), so a pinned date must show there too.
         """
-        now = dt.datetime.now(TIMEZONE)
-        served = dt.datetime.combine(self.server.emulator.date, now.time(), tzinfo=TIMEZONE)
+        now = dt.datetime.now(MALAYSIA)
+        served = dt.datetime.combine(self.server.emulator.date, now.time(), tzinfo=MALAYSIA)
         return formatdate(served.timestamp(), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -439,7 +438,7 @@ def serve_forever(*, host: str, port: int, scale: float, seed: int, date: dt.dat
     }
     try:
         server = EmulatorServer(scale=scale, seed=seed, date=date, host=host, port=port)
-        served = f"{date} (pinned)" if date else f"today in {TIMEZONE.key}"
+        served = f"{date} (pinned)" if date else f"today in {MALAYSIA.key}"
         print(
             f"MSPO emulator at {server.base_url} (seed {seed}, scale {scale}, date {served})\n"
             f"  e.g. curl '{server.url('zones')}'; control: {server.root_url}{CONTROL_PREFIX}\n"

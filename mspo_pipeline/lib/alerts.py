@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from mspo_pipeline.lib.capture import MALAYSIA
+from mspo_pipeline.lib.days import MALAYSIA
 from mspo_pipeline.lib.settings import flag
 
 WEBHOOK_URL_ENV = "MSPO_ALERT_WEBHOOK_URL"

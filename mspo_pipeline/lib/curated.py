@@ -45,7 +45,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from mspo_pipeline.lib.capture import stored_capture
+from mspo_pipeline.lib.days import partition_date
+from mspo_pipeline.lib.late_capture import stored_capture
 from mspo_pipeline.lib.schemas import SOFT_FLAGS, UTC_DATETIME, table_schema
 
 REGISTER_TABLES = {
@@ -137,17 +138,6 @@ CHANGE_COLUMNS = tuple(
 )
 """The columns ``changes`` compares: the plot's own data as sent (deletion is reported as a
 removal, derived names and flags would report reference or rule changes as plot changes)."""
-
-
-def partition_date(partition: str) -> dt.date:
-    """The date of a Dagster daily partition key (``2026-11-22``)."""
-    try:
-        return dt.datetime.strptime(partition, "%Y-%m-%d").date()
-    except ValueError:
-        raise ValueError(
-            f"partition key {partition!r} is not a date like 2026-11-22; curated tables are built "
-            "per daily partition"
-        ) from None
 
 
 def previous_partition(current: str, available: Iterable[str]) -> str | None:

@@ -32,8 +32,9 @@ from enum import StrEnum
 import polars as pl
 
 from mspo_pipeline.lib import storage
-from mspo_pipeline.lib.capture import CaptureTiming, today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint, Kind
+from mspo_pipeline.lib.days import folder_day, folder_name, today_in_malaysia
+from mspo_pipeline.lib.late_capture import CaptureTiming
 from mspo_pipeline.lib.provenance import Source
 from mspo_pipeline.lib.tables import CAPTURES
 
@@ -181,7 +182,7 @@ def entry_from_footer(
         lag_days=lag,
         rows=rows,
         response_bytes=_int(provenance.get("response_bytes")),
-        raw_file=endpoint.raw_key(day.strftime("%Y%m%d")),
+        raw_file=endpoint.raw_key(folder_name(day)),
         source_url=provenance.get("source_url"),
     )
 
@@ -262,9 +263,9 @@ def stored_days(root: str) -> list[dt.date]:
     days: set[dt.date] = set()
     for endpoint in ENDPOINTS:
         for path in (base / endpoint.raw_dir).glob(f"*/{endpoint.raw_file}"):
-            name = path.parent.name
-            if len(name) == 8 and name.isdigit():
-                days.add(dt.datetime.strptime(name, "%Y%m%d").date())
+            day = folder_day(path.parent.name)
+            if day is not None:
+                days.add(day)
     return sorted(days)
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from mspo_pipeline.lib.catalog import ENDPOINTS, Kind
+from mspo_pipeline.lib.days import folder_day, folder_name
 from mspo_pipeline.lib.roots import is_gcs, root_uri, storage_options
 from mspo_pipeline.lib.tables import CAPTURES, CURATED_TABLES, PLOT_HISTORY
 
@@ -104,9 +105,10 @@ def view_specs(data_root: str) -> list[ViewSpec]:
 def partition_day(path: str) -> dt.date:
     """The partition day of a stored file, from its ``YYYYMMDD`` folder."""
     match = _PARTITION_FOLDER.search(path)
-    if match is None:
+    day = folder_day(match.group(1)) if match else None
+    if day is None:
         raise ValueError(f"{path} is not in a YYYYMMDD partition folder")
-    return dt.datetime.strptime(match.group(1), "%Y%m%d").date()
+    return day
 
 
 def filesystem_for(data_root: str) -> AbstractFileSystem | None:
@@ -188,7 +190,7 @@ def _listed(
             continue
         found = seen.setdefault(pattern, {})
         for day in days:
-            path = pattern.replace(PARTITION_FOLDER_GLOB, day.strftime("%Y%m%d"))
+            path = pattern.replace(PARTITION_FOLDER_GLOB, folder_name(day))
             if (facts := _stat(filesystem, path)) is not None:
                 found[path] = facts
     return [

@@ -11,8 +11,8 @@ from pydantic import PrivateAttr
 
 from mspo_pipeline.lib import crashed_runs
 from mspo_pipeline.lib.api import MB, FetchResult, HeadersCallback, Log, MspoClient
-from mspo_pipeline.lib.capture import LatePolicy
 from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL, Endpoint
+from mspo_pipeline.lib.late_capture import LatePolicy
 
 
 class MspoApi(dg.ConfigurableResource):
@@ -126,7 +126,7 @@ class MspoApi(dg.ConfigurableResource):
 
 
 class CaptureSettings(dg.ConfigurableResource):
-    """How the raw layer treats a partition whose day is already over (see ``lib/capture.py``)."""
+    """How the raw layer treats a partition whose day is already over (``lib/late_capture.py``)."""
 
     late_capture: str = LatePolicy.ALLOW.value
     """``allow`` fills a missed day with a late capture; ``refuse`` leaves it empty."""

@@ -10,18 +10,18 @@ import fcntl
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mspo_pipeline.lib import catalog
+from mspo_pipeline.lib.days import partition_folder
 from mspo_pipeline.lib.roots import is_gcs, storage_options
 
 if TYPE_CHECKING:
@@ -38,18 +38,7 @@ TEMP_SUFFIX = ".parquet.tmp"
 STALE_TEMP_MIN_AGE_S = 5.0
 """A temporary file younger than this is never removed (see ``remove_stale_temps``)."""
 
-_PARTITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _log = logging.getLogger(__name__)
-
-
-def partition_folder(partition_key: str) -> str:
-    """``2026-11-22`` → ``20261122``: the folder name of one daily partition."""
-    if not _PARTITION_KEY.fullmatch(partition_key):
-        raise ValueError(
-            f"partition key {partition_key!r} is not a day (YYYY-MM-DD); every MSPO asset uses "
-            "the daily partitions in Asia/Kuala_Lumpur"
-        )
-    return date.fromisoformat(partition_key).strftime("%Y%m%d")
 
 
 def relative_path(asset_key: Sequence[str], partition_key: str) -> str:

@@ -36,7 +36,7 @@ from mspo_pipeline.lib.alerts import (
     deadline_day,
     sensor_interval,
 )
-from mspo_pipeline.lib.capture import MALAYSIA, today_in_malaysia
+from mspo_pipeline.lib.days import MALAYSIA, today_in_malaysia
 from mspo_pipeline_tests.alert_sinks import (
     WEBHOOK_SECRET,
     MailSink,

@@ -24,8 +24,8 @@ from mspo_pipeline.defs.alerts import (
 from mspo_pipeline.defs.warehouse import MANIFEST_POOL
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import alerts, storage
-from mspo_pipeline.lib.capture import today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline.lib.days import today_in_malaysia
 from mspo_pipeline_tests.alert_sinks import (
     WEBHOOK_SECRET,
     MailSink,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mspo_pipeline import demo
-from mspo_pipeline.lib.capture import DEFAULT_FIRST_DAY, FIRST_DAY_ENV, first_day
 from mspo_pipeline.lib.catalog import endpoint
+from mspo_pipeline.lib.days import DEFAULT_FIRST_DAY, FIRST_DAY_ENV, first_day
 
 TODAY = dt.date(2026, 11, 30)
 FIRST_PARTITIONS = """

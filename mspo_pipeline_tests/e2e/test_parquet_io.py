@@ -271,7 +271,7 @@ def test_paths_match_the_design() -> None:
     [
         (["raw", "nope"], "2026-11-22", "no MSPO endpoint named 'nope'"),
         (["typed", "x"], "20261122", "not a day"),
-        (["typed", "x"], "2026-13-01", "month must be in 1..12"),
+        (["typed", "x"], "2026-13-01", "'2026-13-01' is not a day"),
         (["x"], "2026-11-22", "not \\[<layer>, <table>\\]"),
     ],
 )

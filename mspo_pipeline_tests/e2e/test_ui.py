@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mspo_pipeline.lib.capture import FIRST_DAY_ENV, today_in_malaysia
+from mspo_pipeline.lib.days import FIRST_DAY_ENV, today_in_malaysia
 from mspo_pipeline.ui import ui_environment
 from mspo_pipeline_tests.deployment import LOCATION_QUERY, free_port
 

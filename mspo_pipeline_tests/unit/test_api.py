@@ -29,7 +29,7 @@ from mspo_pipeline.lib.api import (
     endpoint_url,
     retry_after_seconds,
 )
-from mspo_pipeline.lib.capture import CaptureGate, LateCaptureRefusedError, LatePolicy
+from mspo_pipeline.lib.late_capture import CaptureGate, LateCaptureRefusedError, LatePolicy
 from mspo_pipeline.lib.resources import MspoApi
 from mspo_pipeline_tests import pipeline
 

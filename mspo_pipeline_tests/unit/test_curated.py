@@ -608,7 +608,7 @@ def test_changes_say_which_partition_they_compared_against(
 
 def test_previous_partition_of_the_first_snapshot_is_none() -> None:
     assert curated.previous_partition("2026-11-20", ["2026-11-20", "2026-11-22"]) is None
-    with pytest.raises(ValueError, match="'20261120' is not a date like 2026-11-22"):
+    with pytest.raises(ValueError, match="'20261120' is not a day"):
         curated.previous_partition("20261120", [])
 
 

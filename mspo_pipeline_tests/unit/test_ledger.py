@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 
 from mspo_pipeline.lib import ledger, storage
-from mspo_pipeline.lib.capture import MALAYSIA, today_in_malaysia
 from mspo_pipeline.lib.catalog import ENDPOINTS, Kind, endpoint
+from mspo_pipeline.lib.days import MALAYSIA, today_in_malaysia
 from mspo_pipeline.lib.ledger import Status
 from mspo_pipeline_tests import REPO_ROOT
 

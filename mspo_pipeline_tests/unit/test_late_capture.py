@@ -4,17 +4,15 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from mspo_pipeline.lib.api import ResponseHead
-from mspo_pipeline.lib.capture import (
+from mspo_pipeline.lib.days import is_past, partition_date, today_in_malaysia
+from mspo_pipeline.lib.late_capture import (
     CaptureGate,
     CaptureTiming,
     LateCaptureRefusedError,
     LatePolicy,
     check_late_policy,
-    is_past,
-    partition_date,
     server_time,
     stored_capture,
-    today_in_malaysia,
 )
 
 FALLBACK = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

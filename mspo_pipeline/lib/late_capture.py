@@ -17,12 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from mspo_pipeline.lib.api import ResponseHead, failure_message
-
-MALAYSIA = ZoneInfo("Asia/Kuala_Lumpur")
-"""The API's day boundary, and the partitions'."""
+from mspo_pipeline.lib.days import MALAYSIA, partition_date
 
 
 class LatePolicy(StrEnum):
@@ -71,51 +68,6 @@ class CaptureTiming:
         return self.lag_days > 0
 
 
-def partition_date(partition_key: str) -> dt.date:
-    """``2026-11-22`` → ``date(2026, 11, 22)``, with an error that names the bad key."""
-    try:
-        return dt.datetime.strptime(partition_key, "%Y-%m-%d").date()
-    except ValueError:
-        raise ValueError(f"partition key {partition_key!r} is not a YYYY-MM-DD date") from None
-
-
-def today_in_malaysia(now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(MALAYSIA).date()
-
-
-FIRST_DAY_ENV = "MSPO_FIRST_DAY"
-DEFAULT_FIRST_DAY = dt.date(2026, 11, 1)
-"""The project's first day: the first partition when ``MSPO_FIRST_DAY`` is not set."""
-
-
-def first_day(value: str | None, today: dt.date | None = None) -> dt.date:
-    """The first daily partition a deployment shows: ``MSPO_FIRST_DAY``, else the default.
-
-    Every partition before a deployment's first capture can only ever be filled with a later
-    register, so a first day earlier than the history shows days as missing that were never
-    meant to exist, and a "backfill missing" in the UI would fabricate them. A bad value fails
-    the code location's load with the reason, rather than silently shifting every partition.
-    """
-    text = (value or "").strip()
-    if not text:
-        return DEFAULT_FIRST_DAY
-    try:
-        day = dt.datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise ValueError(
-            f"{FIRST_DAY_ENV}={text!r} is not a date; give the first day of this deployment's "
-            "history as YYYY-MM-DD (in Asia/Kuala_Lumpur), or unset it for "
-            f"{DEFAULT_FIRST_DAY.isoformat()}"
-        ) from None
-    today = today or today_in_malaysia()
-    if day > today:
-        raise ValueError(
-            f"{FIRST_DAY_ENV}={text!r} is in the future (today is {today.isoformat()} in "
-            "Asia/Kuala_Lumpur); the first partition must be a day the API has already served"
-        )
-    return day
-
-
 def server_time(date_header: str | None, fallback: dt.datetime) -> dt.datetime:
     """The instant the server says it answered, from its HTTP ``Date`` header.
 
@@ -130,11 +82,6 @@ def server_time(date_header: str | None, fallback: dt.datetime) -> dt.datetime:
         if parsed.tzinfo is not None:
             return parsed.astimezone(dt.UTC)
     return fallback
-
-
-def is_past(partition_key: str, now: dt.datetime | None = None) -> bool:
-    """A partition whose Malaysian day is over: the API can no longer serve its snapshot."""
-    return partition_date(partition_key) < today_in_malaysia(now)
 
 
 def check_late_policy(
