@@ -9,7 +9,7 @@ Timed, in-process Dagster runs on one local store and one instance (the code loc
 ``in_process_executor``), medians over ``--rounds``:
 
 - ``backfill``: the whole graph for the seven days, one run per day in date order, as the
-  backfill daemon launches them under ``one_run_per_day``. The raw steps keep the stored
+  backfill daemon launches them. The raw steps keep the stored
   snapshots (past days are never re-fetched); typed, validated, quarantine and curated are
   rebuilt from them, and ``changes`` compares each day with the one before.
 - ``rederive``: the same days through the selection of job ``mspo_rederive``: every layer above

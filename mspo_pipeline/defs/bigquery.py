@@ -11,7 +11,7 @@ import os
 
 import dagster as dg
 
-from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.lib.bigquery import PUBLISHED_TABLES, external_table_ddl
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 
@@ -35,7 +35,6 @@ def build_defs(dataset: str) -> dg.Definitions:
         group_name="bigquery",
         kinds={"bigquery", "parquet"},
         partitions_def=daily_partitions,
-        backfill_policy=one_run_per_day,
         deps=[dg.AssetKey(["curated", table]) for table in PUBLISHED_TABLES],
         description=(
             f"External tables in BigQuery dataset `{dataset}` over the curated Parquet files in "

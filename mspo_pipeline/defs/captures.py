@@ -20,7 +20,7 @@ import dagster as dg
 import polars as pl
 
 from mspo_pipeline.defs.curated import CURATED_GROUP
-from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.defs.warehouse import MANIFEST_KEY
 from mspo_pipeline.lib import ledger
 from mspo_pipeline.lib.catalog import ENDPOINTS
@@ -50,7 +50,6 @@ def captures_metadata(entries: list[ledger.Entry], frame: pl.DataFrame) -> dict[
     group_name=CURATED_GROUP,
     kinds={"python", "polars", "parquet"},
     partitions_def=daily_partitions,
-    backfill_policy=one_run_per_day,
     deps=list(RAW_KEYS),
     description=(
         "The capture ledger: for each endpoint, whether this day's raw snapshot is `on_time`, "

@@ -37,7 +37,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
-from mspo_pipeline.defs.partitions import daily_partitions, earlier_days, one_run_per_day
+from mspo_pipeline.defs.partitions import daily_partitions, earlier_days
 from mspo_pipeline.lib import curated, history, schemas, storage
 from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
@@ -104,7 +104,6 @@ def _common(key: dg.AssetKey, description: str) -> dict[str, Any]:
         "group_name": CURATED_GROUP,
         "kinds": CURATED_KINDS,
         "partitions_def": daily_partitions,
-        "backfill_policy": one_run_per_day,
         "description": description,
     }
 

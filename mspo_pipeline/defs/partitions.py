@@ -1,6 +1,7 @@
 """The one partitioning every asset shares: a day in Malaysia, and how days depend on days."""
 
 import os
+import warnings
 
 import dagster as dg
 
@@ -25,12 +26,15 @@ GAP_LOOKBACK_DAYS = 31
 """How far back a day-chained asset (``changes``, ``plot_history``) looks for the stored day it
 builds on: a gap of missed days up to this long heals by itself when it is filled in later."""
 
-earlier_days = dg.TimeWindowPartitionMapping(
-    start_offset=-GAP_LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True
-)
+with warnings.catch_warnings():
+    # Beta in Dagster 1.13, and needed: the first days of a history have no earlier days.
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    earlier_days = dg.TimeWindowPartitionMapping(
+        start_offset=-GAP_LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True
+    )
 """The ``GAP_LOOKBACK_DAYS`` days before a partition: the dependency of a day-chained asset on
-the days it may build on, so filling any of them marks it stale (and re-derives it)."""
+the days it may build on, so filling any of them marks it stale (and re-derives it).
 
-# Every partition is its own run, so each day's capture and checks stand or fail alone and the
-# Parquet IO manager writes exactly one partition per output.
-one_run_per_day = dg.BackfillPolicy.multi_run(1)
+No asset sets a backfill policy: without one, a backfill of N days is N runs (Dagster's
+default), so each day's capture and checks stand or fail alone and the Parquet IO manager writes
+exactly one partition per output."""

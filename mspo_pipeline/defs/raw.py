@@ -7,7 +7,7 @@ import time
 import dagster as dg
 import polars as pl
 
-from mspo_pipeline.defs.partitions import API_POOL, daily_partitions, one_run_per_day
+from mspo_pipeline.defs.partitions import API_POOL, daily_partitions
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.api import failure_message
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
@@ -76,7 +76,6 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         group_name=RAW_GROUP,
         kinds={"python", "polars", "parquet"},
         partitions_def=daily_partitions,
-        backfill_policy=one_run_per_day,
         pool=API_POOL,
         freshness_policy=CAPTURE_FRESHNESS,
         description=(

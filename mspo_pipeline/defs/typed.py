@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.lib import schemas
 from mspo_pipeline.lib.casting import TypedResult, to_typed
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
@@ -128,7 +128,6 @@ def build_typed_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         group_name=TYPED_GROUP,
         kinds={"polars", "parquet"},
         partitions_def=daily_partitions,
-        backfill_policy=one_run_per_day,
         description=(
             f"{endpoint.description} Every raw row renamed to snake_case and cast to the tidy "
             "schema. A value that does not cast is null and its original text is kept in "

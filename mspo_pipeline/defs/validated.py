@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.defs.typed import layer_column_schema
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
 from mspo_pipeline.lib.provenance import StoredFrame, lineage_metadata, sources_of
@@ -262,7 +262,6 @@ def build_validation_assets(endpoint: Endpoint) -> dg.AssetsDefinition:
             ),
         },
         partitions_def=daily_partitions,
-        backfill_policy=one_run_per_day,
         check_specs=[
             dg.AssetCheckSpec(
                 PRIMARY_KEY_CHECK,

@@ -18,7 +18,7 @@ changed by hand.
 
 import dagster as dg
 
-from mspo_pipeline.defs.partitions import daily_partitions, one_run_per_day
+from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.lib import manifest
 from mspo_pipeline.lib.catalog import ENDPOINTS
 from mspo_pipeline.lib.days import partition_date
@@ -43,7 +43,6 @@ STORED_KEYS = (
     group_name="warehouse",
     kinds={"duckdb", "parquet"},
     partitions_def=daily_partitions,
-    backfill_policy=one_run_per_day,
     deps=list(STORED_KEYS),
     pool=MANIFEST_POOL,
     description=(

@@ -103,7 +103,7 @@ def test_curated_assets_in_the_graph() -> None:
         assert node.group_name == CURATED_GROUP
         assert set(node.kinds) >= {"duckdb", "polars", "parquet"}
         assert node.partitions_def == daily_partitions
-        assert node.backfill_policy == dg.BackfillPolicy.multi_run(1)
+        assert node.backfill_policy is None  # a backfill is one run per day, the default
     assert graph.get(GEOGRAPHY_KEY).parent_keys == {
         dg.AssetKey(["validated", t]) for t in ("states", "zones", "zone_state", "spocs", "daerah")
     }
