@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from pathlib import Path
+import time
 
 import pytest
 
@@ -255,7 +255,21 @@ def test_bad_fault_requests_are_refused_with_a_reason(emulator, request_body, me
         )
 
 
-def test_every_fault_kind_is_exercised():
-    """Guards this file: a new ``Fault`` needs a test here."""
-    source = Path(__file__).read_text(encoding="utf-8")
-    assert all(f'"{fault.value}"' in source for fault in Fault)
+SLOW_S = 0.3
+SMOKE_PARAMS: dict[Fault, dict[str, float]] = {Fault.SLOW: {"delay": SLOW_S}}
+"""Parameters that make a fault's effect quick to see; every other fault uses its defaults."""
+
+
+@pytest.mark.parametrize("fault", list(Fault), ids=[fault.value for fault in Fault])
+def test_every_fault_changes_what_a_client_gets(emulator, fault):
+    """Each kind, a new one too, with no test of its own yet: the client sees another status,
+    another body, a broken transfer or a delay, never the normal answer on time."""
+    normal = emulator.body("spoc_smallholders")
+    emulator.inject("spoc_smallholders", fault.value, **SMOKE_PARAMS.get(fault, {}))
+    started = time.monotonic()
+    try:
+        reply = fetch(emulator.url("spoc_smallholders"))
+    except http.client.HTTPException:  # the body stopped short of its Content-Length
+        return
+    late = time.monotonic() - started >= SLOW_S
+    assert reply.status != 200 or reply.body != normal or late
