@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mspo_pipeline.defs.resources import ENV_DEFAULTS
 from mspo_pipeline.emulator.server import EmulatorServer
+from mspo_pipeline.lib.settings import ENV_DEFAULTS
 
-# Loading the definitions fills in README's defaults for unset variables; fill them in before any
-# test runs, so that a test's monkeypatch restores them afterwards instead of deleting them.
+# Every setting is set before the definitions load, so each resource is bound to its variable
+# (not to a default) and a test can change it with monkeypatch.
 for _name, _default in ENV_DEFAULTS.items():
     os.environ.setdefault(_name, _default)
 

@@ -1,6 +1,23 @@
-"""Reading settings from environment variables: the one spelling of a boolean."""
+"""Reading settings from environment variables: the defaults of the pipeline's variables, and
+the one spelling of a boolean."""
 
 from __future__ import annotations
+
+from types import MappingProxyType
+
+from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL
+from mspo_pipeline.lib.late_capture import LatePolicy
+from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
+
+ENV_DEFAULTS = MappingProxyType(
+    {
+        "MSPO_API_BASE_URL": DEFAULT_BASE_URL,
+        "MSPO_DATA_ROOT": DEFAULT_DATA_ROOT,
+        "MSPO_CA_BUNDLE": "",
+        "MSPO_LATE_CAPTURE": LatePolicy.ALLOW.value,
+    }
+)
+"""What an unset variable means (README's configuration table)."""
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})

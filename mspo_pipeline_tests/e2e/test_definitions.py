@@ -1,5 +1,7 @@
 """The code location as Dagster sees it: a refactor that changes the graph is caught here."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from mspo_pipeline.defs.alerts import (
 from mspo_pipeline.defs.partitions import API_POOL, daily_partitions
 from mspo_pipeline.defs.warehouse import MANIFEST_KEY, STORED_KEYS
 from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline.lib.settings import ENV_DEFAULTS
 from mspo_pipeline_tests import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -119,6 +122,31 @@ def test_the_rederive_job_is_every_layer_above_raw() -> None:
     assert selected == {key for key in everything if not key.startswith("raw/")}
     assert isinstance(job.executor_def, dg.ExecutorDefinition)
     assert job.executor_def.name == "in_process"
+
+
+def test_loading_binds_defaults_for_unset_variables_without_setting_them() -> None:
+    """A fresh process with no MSPO_ variable: the resources hold README's defaults, and the
+    process environment is left as it was (nothing else sees invented settings)."""
+    probe = (
+        "import os, json; from mspo_pipeline.definitions import defs; "
+        "resources = defs().resources; "
+        "print(json.dumps([sorted(k for k in os.environ if k.startswith('MSPO_')), "
+        "resources['io_manager'].root, resources['mspo_api'].base_url]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSPO_")}
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert json.loads(completed.stdout.splitlines()[-1]) == [
+        [],
+        ENV_DEFAULTS["MSPO_DATA_ROOT"],
+        ENV_DEFAULTS["MSPO_API_BASE_URL"],
+    ]
 
 
 def test_dagster_cli_validates_the_code_location() -> None:
