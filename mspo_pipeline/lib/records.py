@@ -157,6 +157,8 @@ _NUMBERS = INTEGER | FRACTION
 _FLOAT_RANGE = (1e-300, 1e300)
 """Fractions kept as Float64 only inside this range: a parser's rounding at float64's extremes is
 not worth trusting with the only copy; anything outside is kept as JSON text."""
+_MAX_EXPONENT = 300
+"""The largest decimal exponent, as written, of a number read natively (see ``_FLOAT_RANGE``)."""
 _NATIVE_TYPES: dict[int, pa.DataType] = {0: pa.null(), STRING: pa.string(), BOOLEAN: pa.bool_()}
 _FIRST_BYTE_KINDS = {
     ord('"'): STRING,
@@ -176,11 +178,14 @@ def _number_kind(text: bytes) -> int:
             return INTEGER
         return WIDE_INTEGER if -(2**63) <= value < 2**63 else TEXT_ONLY
     number = float(text)
+    written = Decimal(text.decode())
     low, high = _FLOAT_RANGE
     in_range = number == 0 or low < abs(number) < high
+    # pyarrow's tokenizer refuses an exponent beyond float64's even on a zero ("0.0E+665").
+    readable = abs(written.adjusted()) <= _MAX_EXPONENT
     # Exact when the shortest text of the float is the same number as the text sent: "2.4300" and
     # "1.5E+2" are (2.43, 150.0); a 20-digit fraction is not.
-    if in_range and Decimal(repr(number)) == Decimal(text.decode()):
+    if in_range and readable and Decimal(repr(number)) == written:
         return FRACTION
     return TEXT_ONLY
 
