@@ -38,7 +38,7 @@ from dagster_duckdb import DuckDBResource
 
 from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
 from mspo_pipeline.defs.partitions import daily_partitions, earlier_days
-from mspo_pipeline.lib import curated, history, schemas, storage
+from mspo_pipeline.lib import curated, history, layout, schemas, storage
 from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
@@ -263,14 +263,7 @@ def certification_summary(
 
 def stored_partitions(root: str, asset_key: Sequence[str]) -> list[str]:
     """Partition keys of ``[<layer>, <table>]`` that have a file under ``root``, in one listing."""
-    layer, table = asset_key
-    folder = storage.root_upath(root) / layer / "mspo" / table
-    keys = []
-    for path in folder.glob(f"*/{table}.parquet"):
-        name = path.parent.name
-        if len(name) == 8 and name.isdigit():
-            keys.append(f"{name[:4]}-{name[4:6]}-{name[6:]}")
-    return sorted(keys)
+    return [day.isoformat() for day in layout.stored_days(storage.root_upath(root), asset_key)]
 
 
 def changes_metadata(frame: pl.DataFrame, compared_with: str | None) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from enum import StrEnum
 
 import polars as pl
 
-from mspo_pipeline.lib import storage
+from mspo_pipeline.lib import layout, storage
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint, Kind
-from mspo_pipeline.lib.days import folder_day, folder_name, today_in_malaysia
+from mspo_pipeline.lib.days import folder_name, today_in_malaysia
 from mspo_pipeline.lib.late_capture import CaptureTiming
 from mspo_pipeline.lib.provenance import Source
 from mspo_pipeline.lib.tables import CAPTURES
@@ -260,12 +260,7 @@ def counts(entries: Iterable[Entry]) -> dict[Status, int]:
 def stored_days(root: str) -> list[dt.date]:
     """Days with at least one stored raw file, oldest first (one listing per endpoint)."""
     base = storage.root_upath(root)
-    days: set[dt.date] = set()
-    for endpoint in ENDPOINTS:
-        for path in (base / endpoint.raw_dir).glob(f"*/{endpoint.raw_file}"):
-            day = folder_day(path.parent.name)
-            if day is not None:
-                days.add(day)
+    days = {day for e in ENDPOINTS for day in layout.stored_days(base, ["raw", e.name])}
     return sorted(days)
 
 

@@ -31,6 +31,7 @@ import duckdb
 
 from mspo_pipeline.lib.catalog import ENDPOINTS, Kind
 from mspo_pipeline.lib.days import folder_day, folder_name
+from mspo_pipeline.lib.layout import relative_pattern
 from mspo_pipeline.lib.roots import is_gcs, root_uri, storage_options
 from mspo_pipeline.lib.tables import CAPTURES, CURATED_TABLES, PLOT_HISTORY
 
@@ -82,11 +83,9 @@ def view_specs(data_root: str) -> list[ViewSpec]:
     root = root_uri(data_root)
 
     def layer(layer_name: str, table: str) -> str:
-        return f"{root}/{layer_name}/mspo/{table}/{PARTITION_FOLDER_GLOB}/{table}.parquet"
+        return f"{root}/{relative_pattern([layer_name, table], PARTITION_FOLDER_GLOB)}"
 
-    specs = [
-        ViewSpec(f"raw_{e.name}", f"{root}/{e.raw_key(PARTITION_FOLDER_GLOB)}") for e in ENDPOINTS
-    ]
+    specs = [ViewSpec(f"raw_{e.name}", layer("raw", e.name)) for e in ENDPOINTS]
     specs += [
         ViewSpec(f"{layer_name}_{e.name}", layer(layer_name, e.name))
         for layer_name in DERIVED_LAYERS

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from mspo_pipeline.lib import catalog
 from mspo_pipeline.lib.days import partition_folder
+from mspo_pipeline.lib.layout import relative_path
 from mspo_pipeline.lib.roots import is_gcs, storage_options
 
 if TYPE_CHECKING:
@@ -39,24 +39,6 @@ STALE_TEMP_MIN_AGE_S = 5.0
 """A temporary file younger than this is never removed (see ``remove_stale_temps``)."""
 
 _log = logging.getLogger(__name__)
-
-
-def relative_path(asset_key: Sequence[str], partition_key: str) -> str:
-    """The file of one asset partition, relative to the data root.
-
-    ``["raw", <endpoint>]`` follows the API docs' layout from the catalogue; any other
-    ``[<layer>, <table>]`` is ``<layer>/mspo/<table>/YYYYMMDD/<table>.parquet``.
-    """
-    folder = partition_folder(partition_key)
-    if len(asset_key) != 2:
-        raise ValueError(
-            f"asset key {list(asset_key)!r} is not [<layer>, <table>]; the MSPO store has no "
-            "place for it"
-        )
-    layer, table = asset_key
-    if layer == "raw":
-        return catalog.endpoint(table).raw_key(folder)
-    return f"{layer}/mspo/{table}/{folder}/{table}.parquet"
 
 
 def join_root(root: str, relative: str) -> str:
