@@ -12,7 +12,6 @@ from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.api import failure_message
 from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
 from mspo_pipeline.lib.days import is_past
-from mspo_pipeline.lib.drift import schema_drift
 from mspo_pipeline.lib.late_capture import CaptureGate, stored_capture
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.records import JSON_TEXT_FIELDS, BadResponseError, read_records
@@ -142,9 +141,6 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                     advice="Nothing was written; any stored snapshot is untouched. Retry later.",
                 )
             )
-        drift = schema_drift(frame, endpoint.name, json_text_fields=parsed.json_text_fields)
-        if drift.has_drift:
-            context.log.warning(f"{drift.message}; the raw snapshot keeps every field as sent")
         if parsed.json_text_fields:
             context.log.warning(
                 f"{endpoint.path}: partition {partition}: no one column type keeps every value of "
@@ -168,8 +164,6 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 "response_bytes": response.bytes_received,
                 "attempts": response.attempts,
                 "duration_s": round(time.monotonic() - started, 3),
-                "new_fields": ", ".join(field.name for field in drift.new_fields) or "none",
-                "missing_fields": ", ".join(drift.missing_fields) or "none",
                 JSON_TEXT_FIELDS: json.dumps(parsed.json_text_fields),
                 **_snapshot_metadata(endpoint, frame),
             },

@@ -5,9 +5,9 @@ the UI needs to trust the cast: how many values failed per column and what they 
 which raw columns were carried on or missing, and a ``schema_drift`` check that names every
 field the API added, dropped or retyped.
 
-The drift check sits here rather than on the raw asset because this is the step that reads the
-raw snapshot against the declared schema anyway; a check on the raw asset would load the raw
-Parquet a second time for the same comparison.
+The drift is computed here, once, rather than on the raw asset: this is the step that reads the
+raw snapshot against the declared schema anyway, and the raw capture keeps every field as sent
+whatever the drift (a check on the raw asset would load the raw Parquet a second time).
 """
 
 from collections.abc import Iterator
@@ -148,7 +148,10 @@ def build_typed_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         result = to_typed(raw.frame, endpoint.name, json_text_fields=text_fields)
         drift = schema_drift(raw.frame, endpoint.name, json_text_fields=text_fields)
         if drift.has_drift:
-            context.log.warning(f"partition {context.partition_key}: {drift.message}")
+            context.log.warning(
+                f"partition {context.partition_key}: {drift.message}; the raw snapshot keeps "
+                "every field as sent"
+            )
         if result.rows_with_cast_errors:
             context.log.info(
                 f"{endpoint.name} partition {context.partition_key}: "
