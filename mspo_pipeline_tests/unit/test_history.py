@@ -322,7 +322,7 @@ def _days(draw: st.DrawFn) -> dict[str, pl.DataFrame]:
     return built
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(days=_days())
 def test_folding_day_by_day_equals_building_at_once(days: dict[str, pl.DataFrame]) -> None:
     if not days:
