@@ -602,20 +602,20 @@ def snapshot_of(endpoint: Endpoint, timeline: pl.DataFrame, date: dt.date) -> pl
 
 def reference_frame(endpoint: Endpoint) -> pl.DataFrame:
     """A reference table, with the catalogue's field names."""
-    rows: Mapping[str, Sequence[tuple[Any, ...]]] = {
-        "states": ref.STATES,
-        "countries": ref.COUNTRIES,
-        "cb": ref.CERTIFICATION_BODIES,
-        "audit_scopes": ref.AUDIT_SCOPES,
-        "audit_types": ref.AUDIT_TYPES,
-        "entity_types": ref.ENTITY_TYPES,
-        "groupmanagers": ref.GROUP_MANAGERS,
-        "zones": ref.ZONES,
-        "zone_state": [(z, s, ref.STATE_NAMES[s]) for z, s in ref.ZONE_STATES],
-        "spocs": ref.SPOCS,
-        "daerah": ref.DAERAH,
-    }
-    return pl.DataFrame(rows[endpoint.name], schema=list(endpoint.fields), orient="row")
+    if endpoint.name not in ref.REFERENCE_ROWS:
+        raise NotEmulatedError(endpoint)
+    rows = ref.REFERENCE_ROWS[endpoint.name]
+    return pl.DataFrame(rows, schema=list(endpoint.fields), orient="row")
+
+
+class NotEmulatedError(LookupError):
+    """A catalogue endpoint the emulator has no profile for (no rows, no register)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(
+            f"the emulator has no records for endpoint {endpoint.name!r} (/{endpoint.path}): "
+            "give it its rows in mspo_pipeline/emulator/references.py (REFERENCE_ROWS)"
+        )
 
 
 _PAGE_SIZE: Final = MappingProxyType(

@@ -8,7 +8,9 @@ bodies, the OSH sample's district 4 = KOTA TINGGI in Johor), these tables reprod
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 STATES: tuple[tuple[int, str], ...] = (
     (1, "Johor"),
@@ -552,3 +554,22 @@ COUNTRIES: tuple[tuple[int, str, str], ...] = tuple(
     )
 )
 """(countryId, countryCode, country): ISO 3166 codes and names."""
+
+
+REFERENCE_ROWS: Mapping[str, Sequence[tuple[Any, ...]]] = MappingProxyType(
+    {
+        "states": STATES,
+        "countries": COUNTRIES,
+        "cb": CERTIFICATION_BODIES,
+        "audit_scopes": AUDIT_SCOPES,
+        "audit_types": AUDIT_TYPES,
+        "entity_types": ENTITY_TYPES,
+        "groupmanagers": GROUP_MANAGERS,
+        "zones": ZONES,
+        "zone_state": tuple((z, s, STATE_NAMES[s]) for z, s in ZONE_STATES),
+        "spocs": SPOCS,
+        "daerah": DAERAH,
+    }
+)
+"""The rows each reference endpoint serves, in the catalogue's field order: the emulator's one
+profile per reference table (a new reference endpoint needs its rows here)."""

@@ -174,7 +174,10 @@ class Emulator:
         if method != "GET":
             return _error(405, f"{path} answers GET only")
         gzipped = _accepts_gzip(headers.get("Accept-Encoding", ""))
-        return self._serve(endpoint, gzipped)
+        try:
+            return self._serve(endpoint, gzipped)
+        except generator.NotEmulatedError as error:  # a 404 fails at once; a crash was retried
+            return _error(404, str(error))
 
     def _serve(self, endpoint: Endpoint, gzipped: bool) -> Response:
         date = self.date

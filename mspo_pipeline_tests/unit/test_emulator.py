@@ -411,3 +411,24 @@ def test_smallholder_fields_have_the_documented_formats_and_quirk_rates(register
         zone_names = dict(ref.ZONES)
         wrong_zone = sum(zone_names[r["zoneId"]] != r["zone"] for r in records)
         assert _rate_ok(wrong_zone, n, gen.ZONE_NAME_MISMATCH_RATE)
+
+
+def test_an_endpoint_without_a_profile_fails_at_once_and_says_where_to_add_it(
+    emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalogue endpoint the emulator cannot serve answers 404 with the file to edit; before,
+    its handler crashed and the client retried five times, blaming the API."""
+    from mspo_pipeline.lib.api import MspoApiError, MspoClient
+
+    without = {name: rows for name, rows in ref.REFERENCE_ROWS.items() if name != "countries"}
+    monkeypatch.setattr(ref, "REFERENCE_ROWS", without)
+    server = emulator_factory(date=EMULATOR_DATE - dt.timedelta(days=3))
+    reply = fetch(server.url("countries"))
+    assert reply.status == 404
+    message = json.loads(reply.body)["error"]["message"]
+    assert "no records for endpoint 'countries'" in message
+    assert "emulator/references.py" in message
+    before = len(server.request_lines)
+    with MspoClient(server.base_url, backoff_base_s=0.0) as client, pytest.raises(MspoApiError):
+        client.fetch(ENDPOINTS_BY_NAME["countries"], partition="2026-11-17")
+    assert len(server.request_lines) - before == 1
