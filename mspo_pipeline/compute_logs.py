@@ -25,15 +25,10 @@ from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
-from mspo_pipeline.lib.roots import is_gcs
+from mspo_pipeline.lib.roots import bucket_of, is_gcs
 
 LOG_PREFIX = "dagster/compute-logs"
 """Where step logs go in the data root's bucket: beside the data's prefix, never inside it."""
-
-
-def bucket_of(data_root: str) -> str:
-    """``gs://bucket/some/prefix`` -> ``bucket``."""
-    return data_root.split("://", 1)[1].split("/", 1)[0]
 
 
 class ComputeLogsBesideTheData(ComputeLogManager, ConfigurableClass):
@@ -62,9 +57,14 @@ class ComputeLogsBesideTheData(ComputeLogManager, ConfigurableClass):
         cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
     ) -> ComputeLogManager:
         data_root = config_value["data_root"]
-        local_dir = config_value.get("local_dir") or compute_logs_directory(
-            os.environ["DAGSTER_HOME"]
-        )
+        local_dir = config_value.get("local_dir")
+        if not local_dir:
+            if not os.environ.get("DAGSTER_HOME"):
+                raise ValueError(
+                    "compute_logs: set local_dir in dagster.yaml, or DAGSTER_HOME (the logs "
+                    "default to $DAGSTER_HOME/storage, as Dagster's own)"
+                )
+            local_dir = compute_logs_directory(os.environ["DAGSTER_HOME"])
         if not is_gcs(data_root):
             return LocalComputeLogManager(base_dir=local_dir, inst_data=inst_data)
         try:

@@ -18,6 +18,11 @@ def is_gcs(root: str) -> bool:
     return root.startswith(("gs://", "gcs://"))
 
 
+def bucket_of(root: str) -> str:
+    """``gs://bucket/some/prefix`` -> ``bucket``."""
+    return root.split("://", 1)[1].split("/", 1)[0]
+
+
 def root_uri(data_root: str) -> str:
     """The root as DuckDB should see it: a URL stays a URL, a local path becomes absolute."""
     if "://" in data_root:

@@ -20,7 +20,8 @@ import pytest
 import yaml
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
-from mspo_pipeline.compute_logs import LOG_PREFIX, bucket_of
+from mspo_pipeline.compute_logs import LOG_PREFIX
+from mspo_pipeline.lib.roots import bucket_of
 from mspo_pipeline_tests.deployment import DOCKER_DIR
 from mspo_pipeline_tests.gcs import fake_gcs
 from mspo_pipeline_tests.step_logs import STEP_OUTPUT, captured_stdout, instance_home
@@ -51,6 +52,18 @@ def home(tmp_path: Path, deployment_block: dict[str, Any], monkeypatch: pytest.M
 def test_gs_roots_name_their_bucket() -> None:
     assert bucket_of("gs://calee_data/mspo/daily") == "calee_data"
     assert bucket_of("gcs://calee_data") == "calee_data"
+
+
+def test_without_dagster_home_or_local_dir_the_error_says_which_to_set(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MSPO_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.delenv("DAGSTER_HOME")
+    with (
+        dg.DagsterInstance.from_config(str(home)) as instance,
+        pytest.raises(ValueError, match=r"set local_dir in dagster\.yaml, or DAGSTER_HOME"),
+    ):
+        instance.compute_log_manager  # noqa: B018 (loading it is the point)
 
 
 def test_a_local_data_root_keeps_step_logs_under_dagster_home(
