@@ -42,6 +42,11 @@ def relative_path(asset_key: Sequence[str], partition_key: str) -> str:
     return relative_pattern(asset_key, folder)
 
 
+def picture_path(asset_key: Sequence[str], partition_key: str) -> str:
+    """A day's map of ``asset_key``, beside its Parquet file (``.../<table>.png``)."""
+    return relative_path(asset_key, partition_key).removesuffix(".parquet") + ".png"
+
+
 def stored_days(root: UPath, asset_key: Sequence[str]) -> list[dt.date]:
     """The days of ``asset_key`` that have a file under ``root``, oldest first, in one listing."""
     days = []

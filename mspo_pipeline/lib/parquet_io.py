@@ -5,11 +5,13 @@ its provenance over as runtime output metadata, ``dg.Output(frame, metadata={"so
 "captured_at": ..., "late_capture": ...})``: the same values then show in the UI and are written
 into the Parquet key-value metadata, so the file and the event log cannot disagree. An asset that
 keeps an existing on-time snapshot returns ``dg.Output(None, metadata={REUSE_EXISTING: True})``
-(or the frame it read) and nothing is written.
+(or the frame it read) and nothing is written. A ``geo`` JSON entry (``lib/geo.py``) becomes
+the file's GeoParquet metadata, under its own unprefixed key.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +107,11 @@ class ParquetUPathIOManager(dg.UPathIOManager):
             "pipeline_version": mspo_pipeline.__version__,
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        write_parquet_atomic(obj, path, storage.provenance_metadata(provenance))
+        file_metadata = storage.provenance_metadata(provenance)
+        if storage.GEOPARQUET_KEY in runtime:  # GeoParquet: its own key, as readers expect it
+            geo = runtime[storage.GEOPARQUET_KEY].value
+            file_metadata[storage.GEOPARQUET_KEY] = json.dumps(geo, separators=(",", ":"))
+        write_parquet_atomic(obj, path, file_metadata)
         context.add_output_metadata(
             {
                 "uri": dg.MetadataValue.path(str(path)),

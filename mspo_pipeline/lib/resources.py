@@ -13,6 +13,7 @@ from mspo_pipeline.lib import crashed_runs
 from mspo_pipeline.lib.api import MB, FetchResult, HeadersCallback, Log, MspoClient
 from mspo_pipeline.lib.catalog import DEFAULT_BASE_URL, Endpoint
 from mspo_pipeline.lib.late_capture import LatePolicy
+from mspo_pipeline.lib.settings import ENV_DEFAULTS
 
 
 class MspoApi(dg.ConfigurableResource):
@@ -140,3 +141,13 @@ class CaptureSettings(dg.ConfigurableResource):
                 f"MSPO_LATE_CAPTURE={self.late_capture!r}: use 'allow' (fill a missed day with a "
                 "late capture) or 'refuse' (leave it empty)"
             ) from None
+
+
+class HexGrid(dg.ConfigurableResource):
+    """How ``curated/plots_hex`` aggregates: the H3 resolution, and the fewest plots a published
+    cell may hold (k). One setting for the deployment, so every day's cells compare."""
+
+    resolution: int = int(ENV_DEFAULTS["MSPO_H3_RESOLUTION"])
+    """0 (continent-sized cells) to 15 (about 1 m²); 7 is about 5 km²."""
+    min_plots: int = int(ENV_DEFAULTS["MSPO_HEX_MIN_PLOTS"])
+    """Cells with fewer plots are not published."""

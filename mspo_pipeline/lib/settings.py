@@ -15,6 +15,10 @@ ENV_DEFAULTS = MappingProxyType(
         "MSPO_DATA_ROOT": DEFAULT_DATA_ROOT,
         "MSPO_CA_BUNDLE": "",
         "MSPO_LATE_CAPTURE": LatePolicy.ALLOW.value,
+        # About 5 km² a cell: a village's plots, not one farm.
+        "MSPO_H3_RESOLUTION": "7",
+        # k: a published cell holds at least this many plots.
+        "MSPO_HEX_MIN_PLOTS": "5",
     }
 )
 """What an unset variable means (README's configuration table)."""

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 PROVENANCE_PREFIX = "mspo."
 """Prefix of our keys in the Parquet key-value metadata (polars and Arrow keep their own)."""
+GEOPARQUET_KEY = "geo"
+"""The footer key GeoParquet readers look for (unprefixed: the GeoParquet 1.1 specification's)."""
 REUSE_EXISTING = "mspo/reuse_existing"
 """Output metadata flag: the stored partition is kept as it is and nothing is written."""
 
@@ -197,6 +199,19 @@ def write_parquet_atomic(frame: pl.DataFrame, path: UPath, metadata: Mapping[str
     with _local_temp(None) as temp:
         _write(frame, temp, metadata)
         path.fs.put_file(str(temp), path.path)
+
+
+def write_bytes_atomic(data: bytes, path: UPath) -> None:
+    """Write a small file (a map) so that readers see the old one or the new one, never a part:
+    a rename in the same folder locally, one object upload on GCS."""
+    if not is_local(path):
+        path.fs.pipe_file(path.path, data)
+        return
+    target = Path(path.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _local_temp(str(target.parent)) as temp:
+        temp.write_bytes(data)
+        temp.replace(target)
 
 
 def read_parquet(path: UPath) -> pl.DataFrame:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CURATED_TABLES = ("geography", "smallholders", "certification_summary", "changes")
+CURATED_TABLES = (
+    "geography",
+    "smallholders",
+    "certification_summary",
+    "changes",
+    "plots_geo",
+    "plots_hex",
+)
 """Curated tables kept one file per day, each day whole."""
 CAPTURES = "captures"
 """The capture ledger: asset ``curated/captures``, warehouse view ``captures``."""

@@ -1,0 +1,307 @@
+"""Plots on the map: GeoParquet points with EUDR readiness flags, and privacy-safe H3 cells.
+
+The EU Deforestation Regulation (EUDR) asks for each plot's geolocation as WGS84 coordinates
+with at least six decimal places; a point is enough for a plot of at most 4 ha, a larger one
+needs its polygon. The API sends a plot's GPS as two strings, so what it *sent* decides the
+precision: ``3.1`` parsed to a float cannot be told from ``3.100000``. ``plots_geo`` therefore
+keeps the raw text beside the typed value and counts its decimals there.
+
+Files follow GeoParquet 1.1: the geometry is a WKB column named in the ``geo`` key-value
+metadata; no ``crs`` member means OGC:CRS84 (WGS84, longitude first), which is what the API's
+coordinates are; a ``bbox`` struct column is declared as its covering, so readers can skip row
+groups by extent. GeoPandas, DuckDB (``GEOMETRY('OGC:CRS84')``) and BigQuery read it as is.
+
+``plots_hex`` counts plots per H3 cell and publishes a cell only when it holds at least ``k``
+plots: a cell of one or two plots would point at a farm, and through the register at its owner.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from mspo_pipeline.lib.schemas import CERT_STATUSES
+
+GEOMETRY = "geometry"
+BBOX = "bbox"
+GEOPARQUET_VERSION = "1.1.0"
+
+EUDR_POINT_MAX_HA = 4.0
+"""EUDR: a plot of at most this many hectares may be geolocated by a single point."""
+EUDR_MIN_DECIMALS = 6
+"""EUDR: coordinates need at least this many decimal places."""
+
+SENT_LAT = "latitude_as_sent"
+SENT_LONG = "longitude_as_sent"
+_KEY = ("scheme", "entity_smallholder_id")
+_DECIMALS = r"^[+-]?\d*\.(\d+)$"
+_INTEGER = r"^[+-]?\d+$"
+
+COLUMN_DESCRIPTIONS: Mapping[str, str] = {
+    SENT_LAT: "gps_coordinate_lat exactly as the API sent it (raw text; null when absent).",
+    SENT_LONG: "gps_coordinate_long exactly as the API sent it (raw text; null when absent).",
+    "gps_decimals": "Fewest decimal places of the two coordinates as sent (null when either "
+    "is not a plain decimal number, such as N/A).",
+    "gps_precision_ok": f"Both coordinates were sent with at least {EUDR_MIN_DECIMALS} decimal "
+    "places (EUDR).",
+    "point_sufficient": f"certified_area is at most {EUDR_POINT_MAX_HA:g} ha: a single point "
+    "geolocates the plot under EUDR.",
+    "polygon_required": f"certified_area is above {EUDR_POINT_MAX_HA:g} ha, or unknown: EUDR "
+    "needs the plot's polygon, which the API does not have.",
+    "eudr_point_ready": "gps_usable, gps_precision_ok and point_sufficient: the point alone "
+    "meets EUDR's geolocation requirement.",
+    GEOMETRY: "The plot's point (WKB, WGS84 longitude/latitude) when gps_usable, else null.",
+    BBOX: "The geometry's extent (xmin, ymin, xmax, ymax): GeoParquet 1.1 covering column.",
+    "h3_cell": "H3 cell (hexadecimal index) the plots' points fall in.",
+    "h3_resolution": "H3 resolution of h3_cell (0 coarsest, 15 finest; 7 is about 5 km²).",
+    "plots": "Plots with a usable point in the cell (deleted plots left out).",
+    **{
+        f"plots_{status.lower()}": f"Of those, plots whose cert_status is {status}."
+        for status in CERT_STATUSES
+    },
+    "planted_ha": "Sum of planted_area of the cell's plots.",
+    "certified_ha": "Sum of certified_area of the cell's plots.",
+    "cell_lat": "Latitude of the cell's centre.",
+    "cell_long": "Longitude of the cell's centre.",
+}
+
+
+def decimals(text: pl.Expr) -> pl.Expr:
+    """Digits after the decimal point of a plain decimal text (``"3"`` has 0); null otherwise."""
+    trimmed = text.str.strip_chars()
+    return (
+        pl.when(trimmed.str.contains(_INTEGER))
+        .then(pl.lit(0, dtype=pl.Int32))
+        .otherwise(trimmed.str.extract(_DECIMALS, 1).str.len_chars().cast(pl.Int32))
+    )
+
+
+def sent_coordinates(raw: pl.DataFrame, scheme: str) -> pl.DataFrame:
+    """One scheme's raw register reduced to each plot's GPS text as sent.
+
+    A plot id the register sends twice is left out: validation quarantines every row of a
+    duplicated key, so no curated plot can come from it.
+    """
+    frame = raw.select(
+        pl.lit(scheme).alias("scheme"),
+        pl.col("entity_smallholder_id").cast(pl.Int64, strict=False),
+        *(
+            (
+                pl.col(field).cast(pl.String) if field in raw.columns else pl.lit(None, pl.String)
+            ).alias(alias)
+            for field, alias in (
+                ("gps_coordinate_lat", SENT_LAT),
+                ("gps_coordinate_long", SENT_LONG),
+            )
+        ),
+    )
+    return frame.filter(pl.col("entity_smallholder_id").is_unique())
+
+
+def plots_geo(smallholders: pl.DataFrame, sent: pl.DataFrame) -> pl.DataFrame:
+    """Every curated plot with its GPS as sent, the EUDR flags, and a WKB point geometry."""
+    frame = smallholders.join(sent, on=_KEY, how="left", maintain_order="left")
+    lat_decimals, long_decimals = decimals(pl.col(SENT_LAT)), decimals(pl.col(SENT_LONG))
+    fewest = (
+        pl.when(lat_decimals.is_not_null() & long_decimals.is_not_null())
+        .then(pl.min_horizontal(lat_decimals, long_decimals))
+        .cast(pl.Int32)
+    )
+    point_sufficient = (pl.col("certified_area") <= EUDR_POINT_MAX_HA).fill_null(False)
+    precision_ok = (fewest >= EUDR_MIN_DECIMALS).fill_null(False)
+    frame = frame.with_columns(
+        fewest.alias("gps_decimals"),
+        precision_ok.alias("gps_precision_ok"),
+        point_sufficient.alias("point_sufficient"),
+        point_sufficient.not_().alias("polygon_required"),
+        (pl.col("gps_usable") & precision_ok & point_sufficient).alias("eudr_point_ready"),
+    )
+    usable = frame.get_column("gps_usable").to_numpy()
+    long = frame.get_column("gps_coordinate_long").fill_null(0.0).to_numpy()
+    lat = frame.get_column("gps_coordinate_lat").fill_null(0.0).to_numpy()
+    return frame.with_columns(
+        pl.Series(GEOMETRY, wkb_points(long, lat, usable)),
+        _point_bbox(
+            pl.col("gps_coordinate_long"), pl.col("gps_coordinate_lat"), pl.col("gps_usable")
+        ),
+    )
+
+
+_WKB_POINT = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
+"""A little-endian WKB point: byte order 1, geometry type 1, then x and y (21 bytes)."""
+
+
+def wkb_points(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """WKB points (x, y) as one Arrow binary array, null where ``valid`` is false."""
+    records = np.empty(len(x), dtype=_WKB_POINT)
+    records["order"], records["kind"], records["x"], records["y"] = 1, 1, x, y
+    offsets = np.arange(len(x) + 1, dtype=np.int32) * _WKB_POINT.itemsize
+    points = pa.Array.from_buffers(
+        pa.binary(), len(x), [None, pa.py_buffer(offsets), pa.py_buffer(records.tobytes())]
+    )
+    mask = pa.array(~np.asarray(valid, dtype=bool))
+    return pa.compute.if_else(mask, pa.scalar(None, pa.binary()), points)
+
+
+def wkb_polygon(ring: Sequence[tuple[float, float]]) -> bytes:
+    """A little-endian WKB polygon of one exterior ring of (x, y), closed and counter-clockwise
+    (RFC 7946's right-hand rule, GeoParquet's ``orientation``)."""
+    points = list(ring)
+    if points[0] != points[-1]:
+        points.append(points[0])
+    if signed_area(points) < 0:
+        points.reverse()
+    coordinates = np.asarray(points, dtype="<f8")
+    header = np.array([1], "u1").tobytes() + np.array([3, 1, len(points)], "<u4").tobytes()
+    return header + coordinates.tobytes()
+
+
+def signed_area(ring: Sequence[tuple[float, float]]) -> float:
+    """Shoelace area of a closed ring: positive when counter-clockwise."""
+    return 0.5 * sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
+
+
+def _point_bbox(x: pl.Expr, y: pl.Expr, valid: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(valid)
+        .then(pl.struct(x.alias("xmin"), y.alias("ymin"), x.alias("xmax"), y.alias("ymax")))
+        .alias(BBOX)
+    )
+
+
+def geoparquet_metadata(frame: pl.DataFrame, geometry_types: Sequence[str]) -> dict[str, Any]:
+    """The ``geo`` metadata of ``frame`` (GeoParquet 1.1), with the extent of its geometries."""
+    extent = frame.get_column(BBOX).struct.unnest()
+    bbox = [
+        extent.get_column("xmin").min(),
+        extent.get_column("ymin").min(),
+        extent.get_column("xmax").max(),
+        extent.get_column("ymax").max(),
+    ]
+    column: dict[str, Any] = {
+        "encoding": "WKB",
+        "geometry_types": list(geometry_types),
+        "covering": {"bbox": {edge: [BBOX, edge] for edge in ("xmin", "ymin", "xmax", "ymax")}},
+    }
+    if all(value is not None for value in bbox):
+        column["bbox"] = bbox
+    if "Polygon" in geometry_types:
+        column["orientation"] = "counterclockwise"
+    return {
+        "version": GEOPARQUET_VERSION,
+        "primary_column": GEOMETRY,
+        "columns": {GEOMETRY: column},
+    }
+
+
+# --- H3 aggregates ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HexCells:
+    """Plots per H3 cell, the cells published and what suppression held back."""
+
+    published: pl.DataFrame
+    cells_suppressed: int
+    plots_suppressed: int
+    plots_located: int
+
+
+def plots_hex(geo: pl.DataFrame, *, resolution: int, min_plots: int) -> HexCells:
+    """Plots, hectares and statuses per H3 cell at ``resolution``; cells with fewer than
+    ``min_plots`` plots are left out (and counted)."""
+    import h3
+
+    if not 0 <= resolution <= 15:
+        raise ValueError(f"H3 resolution {resolution} is not 0..15")
+    if min_plots < 1:
+        raise ValueError(
+            f"the smallest publishable cell must hold at least 1 plot, not {min_plots}"
+        )
+    located = geo.filter(pl.col("gps_usable") & pl.col("deleted").not_())
+    cells = [
+        h3.latlng_to_cell(lat, long, resolution)
+        for lat, long in zip(
+            located.get_column("gps_coordinate_lat").to_list(),
+            located.get_column("gps_coordinate_long").to_list(),
+            strict=True,
+        )
+    ]
+    status = pl.col("cert_status")
+    counts = (
+        located.with_columns(pl.Series("h3_cell", cells, dtype=pl.String))
+        .group_by("partition_date", "h3_cell")
+        .agg(
+            pl.len().cast(pl.Int64).alias("plots"),
+            *(
+                (status == s).sum().cast(pl.Int64).alias(f"plots_{s.lower()}")
+                for s in CERT_STATUSES
+            ),
+            pl.col("planted_area").sum().alias("planted_ha"),
+            pl.col("certified_area").sum().alias("certified_ha"),
+        )
+        .sort("h3_cell")
+    )
+    kept = counts.filter(pl.col("plots") >= min_plots)
+    held_back = counts.filter(pl.col("plots") < min_plots)
+    centres = [h3.cell_to_latlng(cell) for cell in kept.get_column("h3_cell").to_list()]
+    rings = [cell_ring(cell) for cell in kept.get_column("h3_cell").to_list()]
+    published = kept.with_columns(
+        pl.lit(resolution, dtype=pl.Int8).alias("h3_resolution"),
+        pl.Series("cell_lat", [lat for lat, _ in centres], dtype=pl.Float64),
+        pl.Series("cell_long", [long for _, long in centres], dtype=pl.Float64),
+        pl.Series(GEOMETRY, [wkb_polygon(ring) for ring in rings], dtype=pl.Binary),
+        pl.Series(
+            BBOX,
+            [_ring_extent(ring) for ring in rings],
+            dtype=pl.Struct({e: pl.Float64 for e in ("xmin", "ymin", "xmax", "ymax")}),
+        ),
+    ).select(
+        "partition_date", "h3_cell", "h3_resolution", *counts.columns[2:], "cell_lat", "cell_long",
+        GEOMETRY, BBOX,
+    )  # fmt: skip
+    return HexCells(
+        published=published,
+        cells_suppressed=held_back.height,
+        plots_suppressed=int(held_back.get_column("plots").sum()),
+        plots_located=located.height,
+    )
+
+
+def cell_ring(cell: str) -> list[tuple[float, float]]:
+    """An H3 cell's boundary as (longitude, latitude) pairs, open (first point not repeated)."""
+    import h3
+
+    return [(long, lat) for lat, long in h3.cell_to_boundary(cell)]
+
+
+def _ring_extent(ring: Sequence[tuple[float, float]]) -> dict[str, float]:
+    xs, ys = [x for x, _ in ring], [y for _, y in ring]
+    return {"xmin": min(xs), "ymin": min(ys), "xmax": max(xs), "ymax": max(ys)}
+
+
+@dataclass(frozen=True, slots=True)
+class KAnonymity:
+    """Whether every published cell holds at least ``k`` plots, and the cells that do not."""
+
+    k: int
+    smallest: int | None
+    below: pl.DataFrame
+
+    @property
+    def passed(self) -> bool:
+        return self.below.is_empty()
+
+
+def k_anonymity(published: pl.DataFrame, k: int) -> KAnonymity:
+    """Check a frame of published cells against ``k`` (the check reads what is written)."""
+    plots = published.get_column("plots")
+    below = published.filter(pl.col("plots").is_null() | (pl.col("plots") < k))
+    smallest = None if plots.is_empty() else int(plots.min())  # type: ignore[arg-type]
+    return KAnonymity(k=k, smallest=smallest, below=below.select("h3_cell", "plots"))

@@ -1,0 +1,100 @@
+"""PNG maps of one day: plots coloured by certificate status, and the published H3 cells.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot state, no display, safe in a
+threaded run), at a fixed pixel size so the UI and README show them alike. No basemap: tiles
+would be a download at run time; the plots themselves draw Peninsular Malaysia and Borneo.
+"""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+
+from mspo_pipeline.lib.geo import cell_ring
+from mspo_pipeline.lib.schemas import CERT_STATUSES, MALAYSIA_LAT, MALAYSIA_LONG
+
+WIDTH_PX, HEIGHT_PX = 1400, 640
+_DPI = 100
+_MAP_BOX = (0.05, 0.08, 0.86, 0.84)
+_SCALE_BOX = (0.93, 0.08, 0.012, 0.84)
+"""Where the map and the colour scale sit (figure fractions): the same on both maps."""
+THUMBNAIL_WIDTH_PX = 700
+STATUS_COLOURS = {
+    "ACTIVE": "#1a9850",
+    "DELAYED": "#fdae61",
+    "EXPIRED": "#d73027",
+    "SUSPENDED": "#7b3294",
+}
+
+
+def _figure(title: str):  # type: ignore[no-untyped-def]
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI)
+    axes = figure.add_axes(_MAP_BOX)
+    axes.set_xlim(*MALAYSIA_LONG)
+    axes.set_ylim(*MALAYSIA_LAT)
+    axes.set_aspect("equal")
+    axes.set_xlabel("longitude")
+    axes.set_ylabel("latitude")
+    axes.set_title(title)
+    axes.grid(color="#dddddd", linewidth=0.5)
+    return figure, axes
+
+
+def _png(figure) -> bytes:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_DPI)
+    return buffer.getvalue()
+
+
+def thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH_PX) -> bytes:
+    """A smaller copy of a map, light enough to embed in a materialisation's metadata."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        height = round(image.height * width / image.width)
+        buffer = io.BytesIO()
+        image.resize((width, height), Image.Resampling.LANCZOS).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def plots_map(geo: pl.DataFrame, day: str) -> bytes:
+    """Every plot with a usable point, coloured by ``cert_status`` (deleted plots left out)."""
+    located = geo.filter(pl.col("gps_usable") & pl.col("deleted").not_())
+    figure, axes = _figure(f"MSPO plots by certificate status, {day} ({located.height:,} plots)")
+    for status in CERT_STATUSES:
+        plots = located.filter(pl.col("cert_status") == status)
+        axes.scatter(
+            plots.get_column("gps_coordinate_long").to_numpy(),
+            plots.get_column("gps_coordinate_lat").to_numpy(),
+            s=0.6,
+            c=STATUS_COLOURS[status],
+            linewidths=0,
+            rasterized=True,
+            label=f"{status} ({plots.height:,})",
+        )
+    axes.legend(loc="upper right", markerscale=12, frameon=True)
+    return _png(figure)
+
+
+def hex_map(cells: pl.DataFrame, day: str, *, k: int) -> bytes:
+    """The published H3 cells, shaded by how many plots each holds."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import LogNorm
+
+    rings = [cell_ring(cell) for cell in cells.get_column("h3_cell").to_list()]
+
+    figure, axes = _figure(
+        f"MSPO plots per H3 cell, {day} ({cells.height:,} cells of at least {k} plots)"
+    )
+    if cells.height:
+        counts = cells.get_column("plots").to_numpy()
+        scale = LogNorm(vmin=k, vmax=max(int(counts.max()), k + 1))
+        polygons = PolyCollection(rings, array=counts, cmap="viridis", norm=scale)
+        polygons.set_linewidth(0)
+        axes.add_collection(polygons)
+        colour_bar = figure.colorbar(polygons, cax=figure.add_axes(_SCALE_BOX))
+        colour_bar.set_label("plots in the cell")
+    return _png(figure)
