@@ -1,5 +1,5 @@
-"""The ``mspo`` command: the emulator, the demo and its UI, the analysts' SQL shell and the
-capture status."""
+"""The ``mspo`` command: the emulator, the demo and its UI, the analysts' SQL shell, the
+capture status, and plots as GeoJSON and maps."""
 
 from __future__ import annotations
 
@@ -102,6 +102,51 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--days", type=_positive, default=14, help="days to show (default 14)")
     status.add_argument("--data-root", default=None, help=data_root_help)
+
+    export = commands.add_parser(
+        "export", help="export plots of a stored day (GeoJSON for EUDR due diligence)"
+    )
+    formats = export.add_subparsers(dest="format", required=True)
+    geojson = formats.add_parser(
+        "geojson",
+        help="an RFC 7946 FeatureCollection: one Point per plot, coordinates as sent",
+        description=(
+            "One Feature per plot of curated/plots_geo (deleted plots left out), its point at "
+            "the coordinates as the API sent them, with the certificate, areas and EUDR flags. "
+            "Plots without usable GPS keep a Feature with a null geometry. Filters combine."
+        ),
+    )
+    geojson.add_argument("--data-root", default=None, help=data_root_help)
+    geojson.add_argument(
+        "--date", type=_date, default=None, help="the partition to export (default the newest)"
+    )
+    geojson.add_argument("--scheme", choices=("SPOC", "OSH", "GM"), type=str.upper)
+    geojson.add_argument("--state", help="a state name, such as JOHOR (any case)")
+    geojson.add_argument(
+        "--licences",
+        type=Path,
+        default=None,
+        help="a file of MPOB licence numbers (mpob_no), one a line; # starts a comment",
+    )
+    geojson.add_argument(
+        "--certified-on",
+        type=_date,
+        default=None,
+        help="only plots whose certificate was ACTIVE on this day (plot_history: "
+        "smallholders_as_of)",
+    )
+    geojson.add_argument(
+        "--output", default="-", help="the file to write (default - : standard output)"
+    )
+
+    map_command = commands.add_parser(
+        "map", help="PNG maps of a stored day: plots by certificate status, and the H3 cells"
+    )
+    map_command.add_argument("--data-root", default=None, help=data_root_help)
+    map_command.add_argument(
+        "--date", type=_date, default=None, help="the partition to draw (default the newest)"
+    )
+    map_command.add_argument("--output-dir", type=Path, default=Path())
 
     release = commands.add_parser(
         "release-runs",
@@ -206,6 +251,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"mspo status: {error}", file=sys.stderr)
             return 2
         print(status_report(_data_root(args.data_root), days=args.days, first_day=first))
+    elif args.command == "export":
+        from mspo_pipeline import export
+
+        try:
+            licences = None if args.licences is None else export.read_licences(args.licences)
+        except export.ExportError as error:
+            print(f"mspo export geojson: {error}", file=sys.stderr)
+            return 2
+        selection = export.Selection(
+            day=args.date,
+            scheme=args.scheme,
+            state=args.state,
+            licences=licences,
+            certified_on=args.certified_on,
+        )
+        return export.run_geojson(_data_root(args.data_root), selection, args.output)
+    elif args.command == "map":
+        from mspo_pipeline.export import run_map
+
+        return run_map(_data_root(args.data_root), args.date, args.output_dir)
     elif args.command == "release-runs":
         return _release_runs(args.run_ids)
     return 0
