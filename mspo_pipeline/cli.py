@@ -136,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
         "smallholders_as_of)",
     )
     geojson.add_argument(
+        "--cells",
+        action="store_true",
+        help="export the day's published H3 cells (curated/plots_hex) as polygons instead: "
+        "counts without names or points, safe to share",
+    )
+    geojson.add_argument(
         "--output", default="-", help="the file to write (default - : standard output)"
     )
 
@@ -266,7 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             licences=licences,
             certified_on=args.certified_on,
         )
-        return export.run_geojson(_data_root(args.data_root), selection, args.output)
+        return export.run_geojson(
+            _data_root(args.data_root), selection, args.output, cells=args.cells
+        )
     elif args.command == "map":
         from mspo_pipeline.export import run_map
 

@@ -18,7 +18,13 @@ from typing import TextIO
 
 import duckdb
 
-from mspo_pipeline.lib.geojson import PROPERTIES, PlotFeature, write_feature_collection
+from mspo_pipeline.lib.geojson import (
+    PROPERTIES,
+    PlotFeature,
+    point_features,
+    polygon,
+    write_feature_collection,
+)
 from mspo_pipeline.lib.tables import PLOT_HISTORY
 from mspo_pipeline.lib.warehouse import create_view
 from mspo_pipeline.sql import connect
@@ -149,7 +155,7 @@ def export_geojson(data_root: str, selection: Selection, out: TextIO) -> ExportR
             )
         create_view(conn, PLOTS_GEO)
         cursor = conn.execute(_selected(conn, day, selection), _parameters(day, selection))
-        written = write_feature_collection(_features(cursor), out)
+        written = write_feature_collection(point_features(_features(cursor)), out)
         missing: tuple[str, ...] = ()
         if selection.licences is not None:
             found = {
@@ -164,8 +170,44 @@ def export_geojson(data_root: str, selection: Selection, out: TextIO) -> ExportR
     return ExportReport(day, written.features, written.located, missing)
 
 
-def describe_export(report: ExportReport, target: str) -> str:
+CELL_PROPERTIES = (
+    "h3_cell",
+    "h3_resolution",
+    "plots",
+    "plots_active",
+    "plots_delayed",
+    "plots_expired",
+    "plots_suspended",
+    "planted_ha",
+    "certified_ha",
+    "partition_date",
+)
+
+
+def export_cells(data_root: str, day: dt.date | None, out: TextIO) -> ExportReport:
+    """Write the published H3 cells of the day (``plots_hex``) as Polygon Features to ``out``:
+    the aggregate that can be shared where points and names cannot."""
+    from mspo_pipeline.lib.geo import cell_ring
+
+    conn, _ = connect(data_root)
+    with contextlib.closing(conn):
+        chosen = stored_day(conn, PLOTS_HEX, day)
+        create_view(conn, PLOTS_HEX)
+        properties = ", ".join(f"{name} := {name}" for name in CELL_PROPERTIES)
+        cells = conn.execute(
+            f"SELECT h3_cell, to_json(struct_pack({properties}))::VARCHAR FROM {PLOTS_HEX} "
+            "WHERE partition_date = $day ORDER BY h3_cell",
+            {"day": chosen},
+        ).fetchall()
+    features = ((cell, polygon(cell_ring(cell)), json) for cell, json in cells)
+    written = write_feature_collection(features, out)
+    return ExportReport(chosen, written.features, written.located)
+
+
+def describe_export(report: ExportReport, target: str, *, cells: bool = False) -> str:
     """What was written, for stderr: counts, the plots left without a point, unknown licences."""
+    if cells:
+        return f"wrote {report.features:,} H3 cell(s) of {report.day} to {target}"
     text = (
         f"wrote {report.features:,} plot(s) of {report.day} to {target}: {report.located:,} "
         f"with a point, {report.features - report.located:,} without usable GPS (geometry null)"
@@ -180,22 +222,35 @@ def describe_export(report: ExportReport, target: str) -> str:
     return text
 
 
-def run_geojson(data_root: str, selection: Selection, output: str) -> int:
-    """``mspo export geojson``: exit code 0, or 2 with the error on stderr."""
+def run_geojson(data_root: str, selection: Selection, output: str, *, cells: bool = False) -> int:
+    """``mspo export geojson``: exit code 0, or 2 with the error on stderr. A file is written
+    under a temporary name and renamed when complete, so a failed export leaves none."""
+
+    def export(out: TextIO) -> ExportReport:
+        if cells:
+            return export_cells(data_root, selection.day, out)
+        return export_geojson(data_root, selection, out)
+
     try:
+        if cells and selection != Selection(day=selection.day):
+            raise ExportError("--cells exports every published cell: it takes --date only")
         if output == "-":
-            report = export_geojson(data_root, selection, sys.stdout)
+            report = export(sys.stdout)
         else:
             path = Path(output)
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f".{path.name}.partial")
-            with partial.open("w", encoding="utf-8") as out:
-                report = export_geojson(data_root, selection, out)
-            partial.replace(path)
+            try:
+                with partial.open("w", encoding="utf-8") as out:
+                    report = export(out)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)
     except ExportError as error:
         print(f"mspo export geojson: {error}", file=sys.stderr)
         return 2
-    print(describe_export(report, output if output != "-" else "stdout"), file=sys.stderr)
+    target = output if output != "-" else "stdout"
+    print(describe_export(report, target, cells=cells), file=sys.stderr)
     return 0
 
 

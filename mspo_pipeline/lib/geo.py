@@ -17,7 +17,6 @@ plots: a cell of one or two plots would point at a farm, and through the registe
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from mspo_pipeline.lib.geojson import counter_clockwise
 from mspo_pipeline.lib.schemas import CERT_STATUSES
 
 GEOMETRY = "geometry"
@@ -152,19 +152,10 @@ def wkb_points(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> pa.Array:
 def wkb_polygon(ring: Sequence[tuple[float, float]]) -> bytes:
     """A little-endian WKB polygon of one exterior ring of (x, y), closed and counter-clockwise
     (RFC 7946's right-hand rule, GeoParquet's ``orientation``)."""
-    points = list(ring)
-    if points[0] != points[-1]:
-        points.append(points[0])
-    if signed_area(points) < 0:
-        points.reverse()
+    points = counter_clockwise(ring)
     coordinates = np.asarray(points, dtype="<f8")
     header = np.array([1], "u1").tobytes() + np.array([3, 1, len(points)], "<u4").tobytes()
     return header + coordinates.tobytes()
-
-
-def signed_area(ring: Sequence[tuple[float, float]]) -> float:
-    """Shoelace area of a closed ring: positive when counter-clockwise."""
-    return 0.5 * sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
 
 
 def _point_bbox(x: pl.Expr, y: pl.Expr, valid: pl.Expr) -> pl.Expr:

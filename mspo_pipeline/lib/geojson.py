@@ -12,9 +12,10 @@ Written a Feature at a time, so a full register (350k plots) never sits in memor
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -77,22 +78,56 @@ class Written:
     located: int
 
 
-def write_feature_collection(plots: Iterable[PlotFeature], out: TextIO) -> Written:
-    """Write an RFC 7946 FeatureCollection of ``plots`` to ``out``."""
-    out.write('{"type":"FeatureCollection","features":[')
-    features = located = 0
+def point_features(plots: Iterable[PlotFeature]) -> Iterator[tuple[str, str | None, str]]:
+    """(id, geometry, properties) of each plot, JSON text; the geometry None without GPS."""
     for plot in plots:
         if plot.usable and plot.longitude is not None and plot.latitude is not None:
             x = coordinate(plot.longitude_as_sent, plot.longitude)
             y = coordinate(plot.latitude_as_sent, plot.latitude)
-            geometry = f'{{"type":"Point","coordinates":[{x},{y}]}}'
-            located += 1
+            yield (
+                plot.feature_id,
+                f'{{"type":"Point","coordinates":[{x},{y}]}}',
+                plot.properties_json,
+            )
         else:
-            geometry = "null"
+            yield plot.feature_id, None, plot.properties_json
+
+
+def counter_clockwise(ring: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``ring`` closed (first point repeated last) and counter-clockwise: RFC 7946's right-hand
+    rule for an exterior ring, and GeoParquet's ``counterclockwise`` orientation."""
+    points = list(ring)
+    if points[0] != points[-1]:
+        points.append(points[0])
+    if signed_area(points) < 0:
+        points.reverse()
+    return points
+
+
+def signed_area(ring: Sequence[tuple[float, float]]) -> float:
+    """Shoelace area of a closed ring: positive when counter-clockwise."""
+    return 0.5 * sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
+
+
+def polygon(ring: Sequence[tuple[float, float]]) -> str:
+    """A Polygon of one exterior ring of (longitude, latitude), closed and counter-clockwise
+    (RFC 7946's right-hand rule)."""
+    positions = ",".join(f"[{x!r},{y!r}]" for x, y in counter_clockwise(ring))
+    return f'{{"type":"Polygon","coordinates":[[{positions}]]}}'
+
+
+def write_feature_collection(
+    features: Iterable[tuple[str, str | None, str]], out: TextIO
+) -> Written:
+    """Write (id, geometry, properties) JSON texts as an RFC 7946 FeatureCollection to ``out``."""
+    out.write('{"type":"FeatureCollection","features":[')
+    written = located = 0
+    for feature_id, geometry, properties in features:
         out.write(
-            f'{"," if features else ""}\n{{"type":"Feature","id":{json.dumps(plot.feature_id)},'
-            f'"geometry":{geometry},"properties":{plot.properties_json}}}'
+            f'{"," if written else ""}\n{{"type":"Feature","id":{json.dumps(feature_id)},'
+            f'"geometry":{geometry or "null"},"properties":{properties}}}'
         )
-        features += 1
+        written += 1
+        located += geometry is not None
     out.write("\n]}\n")
-    return Written(features=features, located=located)
+    return Written(features=written, located=located)
