@@ -24,6 +24,7 @@ from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.conftest import EMULATOR_DATE
 
 DAYS = ("2026-11-01", "2026-11-18", "2026-11-19", "2026-11-21")
+H3_RESOLUTION = 5
 BASELINES = {"2026-11-18": "2026-11-01", "2026-11-19": "2026-11-18", "2026-11-21": "2026-11-19"}
 """The partition each day's ``changes`` must compare with: the newest stored before it."""
 
@@ -48,6 +49,9 @@ def materialize_days(
         env.setenv("MSPO_API_BASE_URL", emulator.base_url)
         env.setenv("MSPO_DATA_ROOT", str(root))
         env.setenv("MSPO_LATE_CAPTURE", "allow")
+        # At 1 % of the real register, cells of the default resolution 7 (about 5 km²) hold
+        # too few plots to publish any; resolution 5 (about 250 km²) publishes some, not all.
+        env.setenv("MSPO_H3_RESOLUTION", str(H3_RESOLUTION))
         try:
             for day in days:
                 emulator.set_date((served or {}).get(day) or dt.date.fromisoformat(day))
