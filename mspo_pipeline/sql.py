@@ -28,12 +28,12 @@ PROMPT, CONTINUE = "mspo> ", "  ...> "
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 HELP = """\
 Statements end with ';'. Views: smallholders, smallholders_latest, certification_summary,
-changes, geography, the reference tables (states, zones, zone_state, spocs, daerah, ...),
-raw_<endpoint>, typed_<table>, validated_<table>, quarantine_<table>, and captures (on_time,
-late or missing per day and endpoint). Every view has a partition_date column, except
-plot_history (one row per plot and version, newest partition), with the table macros
-smallholders_as_of(day) and plot_timeline(scheme, id), and stored_files (each view's files:
-partition_date, path, bytes).
+changes, geography, plots_geo (GEOMETRY points), plots_hex (H3 cells), the reference tables
+(states, zones, zone_state, spocs, daerah, ...), raw_<endpoint>, typed_<table>,
+validated_<table>, quarantine_<table>, and captures (on_time, late or missing per day and
+endpoint). Every view has a partition_date column, except plot_history (one row per plot and
+version, newest partition), with the table macros smallholders_as_of(day) and
+plot_timeline(scheme, id), and stored_files (each view's files: partition_date, path, bytes).
 Commands: .tables  .help  .quit"""
 
 

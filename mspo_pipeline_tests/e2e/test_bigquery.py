@@ -31,7 +31,8 @@ def test_each_table_is_an_external_table_over_its_daily_files() -> None:
         "['gs://calee_data/mspo/curated/mspo/smallholders/*/smallholders.parquet'])"
     )
     assert PUBLISHED_TABLES == (
-        "geography", "smallholders", "certification_summary", "changes", "captures"
+        "geography", "smallholders", "certification_summary", "changes", "plots_geo",
+        "plots_hex", "captures",
     )  # fmt: skip
     for table in PUBLISHED_TABLES:
         assert source_uri(ROOT, table).count("*") == 1  # BigQuery takes one wildcard per URI
