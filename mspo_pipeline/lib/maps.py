@@ -20,12 +20,8 @@ _MAP_BOX = (0.05, 0.08, 0.86, 0.84)
 _SCALE_BOX = (0.93, 0.08, 0.012, 0.84)
 """Where the map and the colour scale sit (figure fractions): the same on both maps."""
 THUMBNAIL_WIDTH_PX = 700
-STATUS_COLOURS = {
-    "ACTIVE": "#1a9850",
-    "DELAYED": "#fdae61",
-    "EXPIRED": "#d73027",
-    "SUSPENDED": "#7b3294",
-}
+STATUS_COLOURS = dict(zip(CERT_STATUSES, ("#1a9850", "#fdae61", "#d73027", "#7b3294"), strict=True))
+"""ACTIVE green, DELAYED orange, EXPIRED red, SUSPENDED purple."""
 
 
 def _figure(title: str):  # type: ignore[no-untyped-def]
@@ -40,6 +36,7 @@ def _figure(title: str):  # type: ignore[no-untyped-def]
     axes.set_ylabel("latitude")
     axes.set_title(title)
     axes.grid(color="#dddddd", linewidth=0.5)
+    axes.set_axisbelow(True)  # the grid under the plots, not across them
     return figure, axes
 
 
@@ -61,28 +58,47 @@ def thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH_PX) -> bytes:
 
 
 def plots_map(geo: pl.DataFrame, day: str) -> bytes:
-    """Every plot with a usable point, coloured by ``cert_status`` (deleted plots left out)."""
+    """Every plot with a usable point, coloured by ``cert_status`` (deleted plots left out).
+
+    One scatter in a shuffled (seeded) order: drawn status by status, whichever came last
+    would cover the others and a minority would look like the rule.
+    """
+    from matplotlib.lines import Line2D
+
     located = geo.filter(pl.col("gps_usable") & pl.col("deleted").not_())
+    located = located.sample(fraction=1.0, shuffle=True, seed=0)
     figure, axes = _figure(f"MSPO plots by certificate status, {day} ({located.height:,} plots)")
-    for status in CERT_STATUSES:
-        plots = located.filter(pl.col("cert_status") == status)
-        axes.scatter(
-            plots.get_column("gps_coordinate_long").to_numpy(),
-            plots.get_column("gps_coordinate_lat").to_numpy(),
-            s=0.6,
-            c=STATUS_COLOURS[status],
-            linewidths=0,
-            rasterized=True,
-            label=f"{status} ({plots.height:,})",
+    colours = located.get_column("cert_status").replace_strict(
+        STATUS_COLOURS, default="#999999", return_dtype=pl.String
+    )
+    axes.scatter(
+        located.get_column("gps_coordinate_long").to_numpy(),
+        located.get_column("gps_coordinate_lat").to_numpy(),
+        s=0.6,
+        c=colours.to_list(),
+        linewidths=0,
+        rasterized=True,
+    )
+    counts = dict(located.get_column("cert_status").value_counts().iter_rows())
+    legend = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            color=colour,
+            label=f"{status} ({counts.get(status, 0):,})",
         )
-    axes.legend(loc="upper right", markerscale=12, frameon=True)
+        for status, colour in STATUS_COLOURS.items()
+    ]
+    axes.legend(handles=legend, loc="upper right", frameon=True)
     return _png(figure)
 
 
 def hex_map(cells: pl.DataFrame, day: str, *, k: int) -> bytes:
     """The published H3 cells, shaded by how many plots each holds."""
     from matplotlib.collections import PolyCollection
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import Normalize
 
     rings = [cell_ring(cell) for cell in cells.get_column("h3_cell").to_list()]
 
@@ -91,7 +107,7 @@ def hex_map(cells: pl.DataFrame, day: str, *, k: int) -> bytes:
     )
     if cells.height:
         counts = cells.get_column("plots").to_numpy()
-        scale = LogNorm(vmin=k, vmax=max(int(counts.max()), k + 1))
+        scale = Normalize(vmin=k, vmax=max(int(counts.max()), k + 1))
         polygons = PolyCollection(rings, array=counts, cmap="viridis", norm=scale)
         polygons.set_linewidth(0)
         axes.add_collection(polygons)
