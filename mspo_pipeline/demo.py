@@ -185,4 +185,10 @@ def run_demo(*, scale: float, seed: int, data_root: Path, dagster_home: Path) ->
         "\nWhich days were captured on time, late or not at all:\n"
         f"  {FIRST_DAY_ENV}={history_starts} ./dev mspo status --data-root {data_root}"
     )
+    print(
+        "\nPlots for EUDR due diligence (GeoJSON, coordinates as sent) and the day's maps:\n"
+        f"  ./dev mspo export geojson --data-root {data_root} --state johor "
+        f"--certified-on {partition} --output johor.geojson\n"
+        f"  ./dev mspo map --data-root {data_root} --output-dir maps"
+    )
     return 0 if result.success else 1

@@ -28,6 +28,8 @@ from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
 
 PLOTS_GEO_KEY = dg.AssetKey(["curated", "plots_geo"])
 PLOTS_HEX_KEY = dg.AssetKey(["curated", "plots_hex"])
+MAPPED_KEYS = (PLOTS_GEO_KEY, PLOTS_HEX_KEY)
+"""The assets that write a map beside each day's file."""
 K_ANONYMITY_CHECK = "no_cell_below_k"
 GEO_KINDS = {"polars", "parquet", "geoparquet"}
 _FLAGS = ("gps_usable", "gps_precision_ok", "point_sufficient", "polygon_required")
