@@ -56,7 +56,7 @@ def _geo_output_metadata(frame: pl.DataFrame, geometry_type: str) -> dict[str, A
     GeoParquet metadata, which the IO manager writes into the footer."""
     return {
         **frame_metadata(frame, DESCRIPTIONS),
-        "preview": preview(frame.drop(geo.GEOMETRY, geo.BBOX)),
+        "preview": preview(frame.drop(geo.GEOMETRY, geo.BBOX, strict=False)),
         storage.GEOPARQUET_KEY: dg.MetadataValue.json(
             geo.geoparquet_metadata(frame, [geometry_type])
         ),
@@ -69,8 +69,8 @@ def _geo_output_metadata(frame: pl.DataFrame, geometry_type: str) -> dict[str, A
     kinds=GEO_KINDS,
     partitions_def=daily_partitions,
     description=(
-        "Every plot of curated/smallholders as GeoParquet 1.1 (WKB points, WGS84, bbox "
-        "covering), with its GPS as the API sent it and EUDR readiness flags: "
+        "Every plot of curated/smallholders as GeoParquet 1.1 (WKB points, WGS84, the day's "
+        "extent in the metadata), with its GPS as the API sent it and EUDR readiness flags: "
         "`gps_precision_ok` (at least 6 decimals as sent), `point_sufficient` (certified area "
         "at most 4 ha), `polygon_required`, `gps_usable`, `eudr_point_ready`. A map of the "
         "plots by certificate status is written beside each day."

@@ -7,9 +7,10 @@ precision: ``3.1`` parsed to a float cannot be told from ``3.100000``. ``plots_g
 keeps the raw text beside the typed value and counts its decimals there.
 
 Files follow GeoParquet 1.1: the geometry is a WKB column named in the ``geo`` key-value
-metadata; no ``crs`` member means OGC:CRS84 (WGS84, longitude first), which is what the API's
-coordinates are; a ``bbox`` struct column is declared as its covering, so readers can skip row
-groups by extent. GeoPandas, DuckDB (``GEOMETRY('OGC:CRS84')``) and BigQuery read it as is.
+metadata, with the file's extent; no ``crs`` member means OGC:CRS84 (WGS84, longitude first),
+which is what the API's coordinates are; the cells' ``bbox`` struct column is declared as their
+covering, so readers can skip row groups by extent. GeoPandas, DuckDB (``GEOMETRY('OGC:CRS84')``)
+and BigQuery read them as they are.
 
 ``plots_hex`` counts plots per H3 cell and publishes a cell only when it holds at least ``k``
 plots: a cell of one or two plots would point at a farm, and through the register at its owner.
@@ -57,7 +58,7 @@ COLUMN_DESCRIPTIONS: Mapping[str, str] = {
     "eudr_point_ready": "gps_usable, gps_precision_ok and point_sufficient: the point alone "
     "meets EUDR's geolocation requirement.",
     GEOMETRY: "The plot's point (WKB, WGS84 longitude/latitude) when gps_usable, else null.",
-    BBOX: "The geometry's extent (xmin, ymin, xmax, ymax): GeoParquet 1.1 covering column.",
+    BBOX: "The cell's extent (xmin, ymin, xmax, ymax): GeoParquet 1.1 covering column.",
     "h3_cell": "H3 cell (hexadecimal index) the plots' points fall in.",
     "h3_resolution": "H3 resolution of h3_cell (0 coarsest, 15 finest; 7 is about 5 km²).",
     "plots": "Plots with a usable point in the cell (deleted plots left out).",
@@ -125,12 +126,7 @@ def plots_geo(smallholders: pl.DataFrame, sent: pl.DataFrame) -> pl.DataFrame:
     usable = frame.get_column("gps_usable").to_numpy()
     long = frame.get_column("gps_coordinate_long").fill_null(0.0).to_numpy()
     lat = frame.get_column("gps_coordinate_lat").fill_null(0.0).to_numpy()
-    return frame.with_columns(
-        pl.Series(GEOMETRY, wkb_points(long, lat, usable)),
-        _point_bbox(
-            pl.col("gps_coordinate_long"), pl.col("gps_coordinate_lat"), pl.col("gps_usable")
-        ),
-    )
+    return frame.with_columns(pl.Series(GEOMETRY, wkb_points(long, lat, usable)))
 
 
 _WKB_POINT = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
@@ -158,30 +154,41 @@ def wkb_polygon(ring: Sequence[tuple[float, float]]) -> bytes:
     return header + coordinates.tobytes()
 
 
-def _point_bbox(x: pl.Expr, y: pl.Expr, valid: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(valid)
-        .then(pl.struct(x.alias("xmin"), y.alias("ymin"), x.alias("xmax"), y.alias("ymax")))
-        .alias(BBOX)
-    )
+def _extent(frame: pl.DataFrame) -> list[float] | None:
+    """(xmin, ymin, xmax, ymax) of the frame's geometries: from its ``bbox`` covering column,
+    or, for points, from the WKB itself; None when it has none."""
+    if BBOX in frame.columns:
+        edges = frame.get_column(BBOX).struct.unnest().drop_nulls()
+        if edges.is_empty():
+            return None
+        lows, highs = edges.min().row(0), edges.max().row(0)
+        return [lows[0], lows[1], highs[2], highs[3]]
+    points = frame.get_column(GEOMETRY).drop_nulls()
+    if points.is_empty():
+        return None
+    decoded = np.frombuffer(b"".join(points.to_list()), dtype=_WKB_POINT)
+    return [
+        float(decoded["x"].min()),
+        float(decoded["y"].min()),
+        float(decoded["x"].max()),
+        float(decoded["y"].max()),
+    ]
 
 
 def geoparquet_metadata(frame: pl.DataFrame, geometry_types: Sequence[str]) -> dict[str, Any]:
-    """The ``geo`` metadata of ``frame`` (GeoParquet 1.1), with the extent of its geometries."""
-    extent = frame.get_column(BBOX).struct.unnest()
-    bbox = [
-        extent.get_column("xmin").min(),
-        extent.get_column("ymin").min(),
-        extent.get_column("xmax").max(),
-        extent.get_column("ymax").max(),
-    ]
-    column: dict[str, Any] = {
-        "encoding": "WKB",
-        "geometry_types": list(geometry_types),
-        "covering": {"bbox": {edge: [BBOX, edge] for edge in ("xmin", "ymin", "xmax", "ymax")}},
-    }
-    if all(value is not None for value in bbox):
-        column["bbox"] = bbox
+    """The ``geo`` metadata of ``frame`` (GeoParquet 1.1), with the extent of its geometries.
+
+    A ``bbox`` struct column is declared as the covering; points have none, as it would repeat
+    each point four times (a fifth of the file), and their typed latitude and longitude
+    columns already carry the row groups' extents for readers that filter."""
+    column: dict[str, Any] = {"encoding": "WKB", "geometry_types": list(geometry_types)}
+    if BBOX in frame.columns:
+        column["covering"] = {
+            "bbox": {edge: [BBOX, edge] for edge in ("xmin", "ymin", "xmax", "ymax")}
+        }
+    extent = _extent(frame)
+    if extent is not None:
+        column["bbox"] = extent
     if "Polygon" in geometry_types:
         column["orientation"] = "counterclockwise"
     return {

@@ -142,7 +142,7 @@ def test_unusable_gps_has_no_point_whatever_its_precision(geo_frame: pl.DataFram
     zeros = flags(geo_frame, "SPOC", 4)
     assert zeros["gps_precision_ok"] and not zeros["eudr_point_ready"]
     for row in (text, zeros):
-        assert row[geo.GEOMETRY] is None and row[geo.BBOX] is None
+        assert row[geo.GEOMETRY] is None
 
 
 def test_a_plot_id_sent_twice_has_no_text_and_schemes_do_not_mix(
@@ -157,7 +157,6 @@ def test_points_are_wkb_longitude_first(geo_frame: pl.DataFrame) -> None:
     row = flags(geo_frame, "OSH", 1)
     point = shapely.from_wkb(row[geo.GEOMETRY])
     assert (point.x, point.y) == (101.5, 5.25)
-    assert row[geo.BBOX] == {"xmin": 101.5, "ymin": 5.25, "xmax": 101.5, "ymax": 5.25}
 
 
 def test_geoparquet_reads_back_in_geopandas_and_duckdb(
