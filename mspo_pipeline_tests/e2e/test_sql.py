@@ -18,7 +18,7 @@ from mspo_pipeline import cli, sql
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, view_names
-from mspo_pipeline_tests.e2e.test_curated_assets import materialize_days, stored
+from mspo_pipeline_tests.curated_store import materialize_days, stored
 
 DAYS = ("2026-11-18", "2026-11-19", "2026-11-21")
 LATEST = DAYS[-1]
