@@ -5,10 +5,10 @@ The assets wrap ``lib/geo.py`` and ``lib/maps.py``. A map is written beside its 
 file (``<table>.png``), and a smaller copy is embedded in the materialisation, so the UI shows
 it without a trip to the bucket.
 
-``plots_geo`` reads the three raw registers of its day as well as ``smallholders``: only the
-raw text tells how many decimals the API sent. ``plots_hex`` refuses to publish a day when any
-cell would hold fewer than k plots: its blocking check fails and nothing is written, so a file
-that would single out a farm never reaches the store.
+``plots_geo`` reads three columns of the three raw registers of its day as well as
+``smallholders``: only the raw text tells how many decimals the API sent. ``plots_hex``
+refuses to publish a day when any cell would hold fewer than k plots: its blocking check fails
+and nothing is written, so a file that would single out a farm never reaches the store.
 """
 
 import base64
@@ -21,7 +21,7 @@ import polars as pl
 from mspo_pipeline.defs.curated import COLUMN_DESCRIPTIONS, CURATED_GROUP, SMALLHOLDERS_KEY
 from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.lib import curated, geo, layout, maps, storage
-from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
+from mspo_pipeline.lib.parquet_io import COLUMNS, ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.resources import HexGrid
 from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
@@ -78,7 +78,7 @@ def _geo_output_metadata(frame: pl.DataFrame, geometry_type: str) -> dict[str, A
     ins={
         "smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY),
         **{
-            scheme.lower(): dg.AssetIn(key=["raw", table])
+            scheme.lower(): dg.AssetIn(key=["raw", table], metadata={COLUMNS: list(geo.SENT)})
             for scheme, table in curated.REGISTER_TABLES.items()
         },
     },

@@ -38,6 +38,8 @@ EUDR_POINT_MAX_HA = 4.0
 EUDR_MIN_DECIMALS = 6
 """EUDR: coordinates need at least this many decimal places."""
 
+SENT = ("entity_smallholder_id", "gps_coordinate_lat", "gps_coordinate_long")
+"""The raw register's columns ``sent_coordinates`` reads."""
 SENT_LAT = "latitude_as_sent"
 SENT_LONG = "longitude_as_sent"
 _KEY = ("scheme", "entity_smallholder_id")

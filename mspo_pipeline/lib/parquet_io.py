@@ -27,6 +27,8 @@ from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
 from mspo_pipeline.lib.storage import is_local, parquet_facts, read_parquet, write_parquet_atomic
 
 _PROVENANCE_TYPES = (str, int, float, bool)
+COLUMNS = "columns"
+"""Input metadata: the only columns to read (``load_from_path``)."""
 
 
 def provenance_from_output_metadata(metadata: Mapping[str, Any]) -> dict[str, object]:
@@ -139,9 +141,14 @@ class ParquetUPathIOManager(dg.UPathIOManager):
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame | StoredFrame:
         """The frame, or a ``StoredFrame`` for an input annotated so (with the raw file's
-        SHA-256 when the input is raw: derived files name the exact raw file they came from)."""
+        SHA-256 when the input is raw: derived files name the exact raw file they came from).
+
+        An input that names ``columns`` in its metadata (``dg.AssetIn(metadata={COLUMNS:
+        [...]})``) reads only those: a stored day is not read whole for a few columns.
+        """
         if context.dagster_type.typing_type is not StoredFrame:
-            return read_parquet(path)
+            columns = (context.definition_metadata or {}).get(COLUMNS)
+            return read_parquet(path, columns=columns)
         is_raw = context.asset_key.path[0] == "raw"
         frame, provenance, sha256 = storage.read_stored(path, digest=is_raw)
         return StoredFrame(frame, provenance, sha256)

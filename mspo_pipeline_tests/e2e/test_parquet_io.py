@@ -12,7 +12,11 @@ import pytest
 
 import mspo_pipeline
 from mspo_pipeline.lib import catalog
-from mspo_pipeline.lib.parquet_io import ParquetIOManager, provenance_from_output_metadata
+from mspo_pipeline.lib.parquet_io import (
+    COLUMNS,
+    ParquetIOManager,
+    provenance_from_output_metadata,
+)
 from mspo_pipeline.lib.storage import (
     REUSE_EXISTING,
     as_upath,
@@ -101,6 +105,29 @@ def test_one_partition_is_read_and_written_without_log_lines_of_its_own(tmp_path
         metadata = materialization(result, key).metadata
         assert "path" not in metadata
         assert metadata["uri"].value == storage_path(str(tmp_path), key, "2026-11-22")
+
+
+def test_an_input_that_names_columns_reads_only_those_it_has(tmp_path: Path) -> None:
+    """``plots_geo`` reads three columns of a raw register, not the day's whole file; a column
+    the file lacks (a field the API dropped that day) is left to the asset to fill."""
+
+    @dg.asset(
+        key=["typed", "states_only"],
+        partitions_def=DAILY,
+        ins={
+            "raw": dg.AssetIn(
+                ["raw", "zone_state"], metadata={COLUMNS: ["state", "stateId", "dropped"]}
+            )
+        },
+    )
+    def states_only(raw: pl.DataFrame) -> pl.DataFrame:
+        return raw
+
+    result = materialize(
+        str(tmp_path), [raw_asset(ZONE_STATE, PROVENANCE), states_only], "2026-11-22"
+    )
+    assert result.success
+    assert result.output_for_node("typed__states_only").columns == ["state", "stateId"]
 
 
 PROVENANCE = {
