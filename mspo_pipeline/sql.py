@@ -14,27 +14,45 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from mspo_pipeline.lib import manifest
-from mspo_pipeline.lib.warehouse import WarehouseReport, build_warehouse, create_view, view_names
+from mspo_pipeline.lib.tables import CAPTURES, CURATED_TABLES, PLOT_HISTORY
+from mspo_pipeline.lib.warehouse import (
+    LATEST,
+    WarehouseReport,
+    build_warehouse,
+    create_view,
+    view_names,
+)
 
 MAX_ROWS = 200
 """Rows a result prints before DuckDB elides the middle."""
 PROMPT, CONTINUE = "mspo> ", "  ...> "
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
-HELP = """\
-Statements end with ';'. Views: smallholders, smallholders_latest, certification_summary,
-changes, geography, plots_geo (GEOMETRY points), plots_hex (H3 cells), the reference tables
-(states, zones, zone_state, spocs, daerah, ...), raw_<endpoint>, typed_<table>,
-validated_<table>, quarantine_<table>, and captures (on_time, late or missing per day and
-endpoint). Every view has a partition_date column, except plot_history (one row per plot and
-version, newest partition), with the table macros smallholders_as_of(day) and
-plot_timeline(scheme, id), and stored_files (each view's files: partition_date, path, bytes).
-Commands: .tables  .help  .quit"""
+_VIEW_NOTES = {"plots_geo": "GEOMETRY points", "plots_hex": "H3 cells"}
+_CURATED_VIEWS = ", ".join(
+    f"{name} ({_VIEW_NOTES[name]})" if name in _VIEW_NOTES else name
+    for name in ("smallholders", LATEST, *(t for t in CURATED_TABLES if t != "smallholders"))
+)
+HELP = (
+    textwrap.fill(
+        f"Statements end with ';'. Views: {_CURATED_VIEWS}, the reference tables (states, zones, "
+        "zone_state, spocs, daerah, ...), raw_<endpoint>, typed_<table>, validated_<table>, "
+        f"quarantine_<table>, and {CAPTURES} (on_time, late or missing per day and endpoint). "
+        f"Every view has a partition_date column, except {PLOT_HISTORY} (one row per plot and "
+        "version, newest partition), with the table macros smallholders_as_of(day) and "
+        "plot_timeline(scheme, id), and stored_files (each view's files: partition_date, path, "
+        "bytes).",
+        width=92,
+    )
+    + "\nCommands: .tables  .help  .quit"
+)
+"""The shell's help; the curated views come from the one list of curated tables."""
 
 
 def connect(
