@@ -144,7 +144,13 @@ def plots_hex(
     plots_geo: StoredFrame,
 ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
     partition, k = context.partition_key, hex_grid.min_plots
-    cells = geo.plots_hex(plots_geo.frame, resolution=hex_grid.resolution, min_plots=k)
+    try:
+        cells = geo.plots_hex(plots_geo.frame, resolution=hex_grid.resolution, min_plots=k)
+    except ValueError as error:
+        raise dg.Failure(
+            f"curated/plots_hex {partition}: {error}. Set MSPO_H3_RESOLUTION to 0..15 (default "
+            "7) and MSPO_HEX_MIN_PLOTS to 1 or more (default 5) where the runs are launched."
+        ) from error
     proof = geo.k_anonymity(cells.published, k)
     yield k_anonymity_result(proof)
     if not proof.passed:

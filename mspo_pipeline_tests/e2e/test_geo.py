@@ -150,6 +150,20 @@ def test_a_cell_below_k_fails_the_blocking_check_and_nothing_is_written(
     assert not published.exists()
 
 
+def test_an_impossible_grid_setting_is_named(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    shutil.copytree(store.root, root)
+    monkeypatch.setenv("MSPO_DATA_ROOT", str(root))
+    monkeypatch.setenv("MSPO_H3_RESOLUTION", "16")
+    run = pipeline.materialize(DAY, [PLOTS_HEX_KEY.to_user_string()])
+    assert not run.success
+    assert "H3 resolution 16 is not 0..15. Set MSPO_H3_RESOLUTION" in (
+        pipeline.failure_messages(run)
+    )
+
+
 def test_the_geo_assets_sit_above_smallholders_and_raw() -> None:
     graph = pipeline.definitions().resolve_asset_graph()
     assert graph.get(PLOTS_GEO_KEY).parent_keys == {
