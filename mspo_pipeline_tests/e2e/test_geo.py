@@ -19,7 +19,7 @@ from PIL import Image
 from mspo_pipeline import cli, sql
 from mspo_pipeline.defs import geo as geo_assets
 from mspo_pipeline.defs.curated import SMALLHOLDERS_KEY
-from mspo_pipeline.defs.geo import K_ANONYMITY_CHECK, PLOTS_GEO_KEY, PLOTS_HEX_KEY
+from mspo_pipeline.defs.geo import K_ANONYMITY_CHECK, MAPPED_KEYS, PLOTS_GEO_KEY, PLOTS_HEX_KEY
 from mspo_pipeline.lib import geo, layout, maps, storage
 from mspo_pipeline.lib.settings import ENV_DEFAULTS
 from mspo_pipeline_tests import pipeline
@@ -125,6 +125,13 @@ def test_every_map_is_beside_its_data_and_embedded_in_the_ui(store: Store) -> No
             assert image.size == (maps.WIDTH_PX, maps.HEIGHT_PX)
         assert "](data:image/png;base64," in shown["map"]
         assert json.loads(json.dumps(shown[storage.GEOPARQUET_KEY]))["version"] == "1.1.0"
+
+
+def test_every_column_is_described_in_the_ui(store: Store) -> None:
+    for key in MAPPED_KEYS:
+        schema = metadata(store, DAY, key)["dagster/column_schema"]
+        assert [c.name for c in schema.columns if not c.description] == [], key
+        assert geo.GEOMETRY in [c.name for c in schema.columns]
 
 
 def test_a_cell_below_k_fails_the_blocking_check_and_nothing_is_written(
