@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,6 +27,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import mspo_pipeline
+from mspo_pipeline import cli
 from mspo_pipeline.defs.geo import MAPPED_KEYS
 from mspo_pipeline.defs.warehouse import MANIFEST_KEY
 from mspo_pipeline.emulator.server import EmulatorServer
@@ -248,6 +251,21 @@ def test_changes_of_day2_compare_with_day1_from_the_bucket(store: Store) -> None
             previous_partition=DAY1,
         )
     assert_frame_equal(found, expected)
+
+
+def test_export_and_map_read_the_bucket(store: Store, tmp_path: Path) -> None:
+    """``mspo export geojson`` and ``mspo map`` over ``gs://``: the views, and the footer of
+    the day's plots_hex (its k), read through gcsfs."""
+    output = tmp_path / "plots.geojson"
+    export = ["export", "geojson", "--data-root", ROOT, "--date", DAY2, "--output", str(output)]
+    assert cli.main(export) == 0
+    features = json.loads(output.read_text())["features"]
+    assert len(features) == stored("curated", "plots_geo", DAY2).filter(~pl.col("deleted")).height
+    assert (
+        cli.main(["map", "--data-root", ROOT, "--date", DAY2, "--output-dir", str(tmp_path)]) == 0
+    )
+    for name in (f"mspo-plots-{DAY2}.png", f"mspo-hex-{DAY2}.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_warehouse_answers_sql_over_the_bucket(store: Store) -> None:
