@@ -145,9 +145,7 @@ def export_geojson(data_root: str, selection: Selection, out: TextIO) -> ExportR
     """Write the selected plots of the selected day as a FeatureCollection to ``out``."""
     conn, report = connect(data_root)
     with contextlib.closing(conn):
-        if PLOTS_GEO not in report.views:
-            stored_day(conn, PLOTS_GEO, None)  # raises, naming what to do
-        day = stored_day(conn, PLOTS_GEO, selection.day)
+        day = stored_day(conn, PLOTS_GEO, selection.day)  # raises, naming what to do
         if selection.certified_on is not None and PLOT_HISTORY not in report.views:
             raise ExportError(
                 "--certified-on needs curated/plot_history, and none is stored: materialise it "
@@ -170,20 +168,6 @@ def export_geojson(data_root: str, selection: Selection, out: TextIO) -> ExportR
     return ExportReport(day, written.features, written.located, missing)
 
 
-CELL_PROPERTIES = (
-    "h3_cell",
-    "h3_resolution",
-    "plots",
-    "plots_active",
-    "plots_delayed",
-    "plots_expired",
-    "plots_suspended",
-    "planted_ha",
-    "certified_ha",
-    "partition_date",
-)
-
-
 def export_cells(data_root: str, day: dt.date | None, out: TextIO) -> ExportReport:
     """Write the published H3 cells of the day (``plots_hex``) as Polygon Features to ``out``:
     the aggregate that can be shared where points and names cannot."""
@@ -193,10 +177,10 @@ def export_cells(data_root: str, day: dt.date | None, out: TextIO) -> ExportRepo
     with contextlib.closing(conn):
         chosen = stored_day(conn, PLOTS_HEX, day)
         create_view(conn, PLOTS_HEX)
-        properties = ", ".join(f"{name} := {name}" for name in CELL_PROPERTIES)
+        # every column is a property but the geometry (and its extent), which the Feature has
         cells = conn.execute(
-            f"SELECT h3_cell, to_json(struct_pack({properties}))::VARCHAR FROM {PLOTS_HEX} "
-            "WHERE partition_date = $day ORDER BY h3_cell",
+            "SELECT cell.h3_cell, to_json(cell)::VARCHAR FROM (SELECT * EXCLUDE (geometry, bbox) "
+            f"FROM {PLOTS_HEX} WHERE partition_date = $day) AS cell ORDER BY cell.h3_cell",
             {"day": chosen},
         ).fetchall()
     features = ((cell, polygon(cell_ring(cell)), json) for cell, json in cells)

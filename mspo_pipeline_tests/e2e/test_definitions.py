@@ -213,9 +213,8 @@ mspo_pipeline.definitions.defs()
 
 def test_a_run_process_needs_no_pandas() -> None:
     """The definitions, validation and maps load with pandas missing, as in the image."""
-    code = WITHOUT_PANDAS
     completed = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", WITHOUT_PANDAS],
         cwd=REPO,
         capture_output=True,
         text=True,
