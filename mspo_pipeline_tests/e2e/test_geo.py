@@ -203,6 +203,9 @@ def test_export_writes_a_scheme_with_coordinates_as_sent(store: Store, tmp_path:
         position = f"[{row['longitude_as_sent']},{row['latitude_as_sent']}]"
         assert position in text
         assert len(row["latitude_as_sent"].split(".")[1]) >= 6
+    johor = export(store, tmp_path, "--date", DAY, "--state", "johor", "--scheme", "SPOC")
+    in_johor = expected.filter(pl.col("state").str.to_uppercase() == "JOHOR")
+    assert len(johor["features"]) == in_johor.height > 0
     without = [f for f in document["features"] if f["geometry"] is None]
     assert len(without) == expected.filter(~pl.col("gps_usable")).height
     assert "name" not in document["features"][0]["properties"]
