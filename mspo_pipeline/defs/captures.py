@@ -27,7 +27,7 @@ from mspo_pipeline.lib.catalog import ENDPOINTS
 from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import lineage_metadata
-from mspo_pipeline.lib.ui_metadata import column_schema, frame_metadata, preview
+from mspo_pipeline.lib.ui_metadata import curated_columns, curated_metadata, preview
 
 CAPTURES_KEY = dg.AssetKey(["curated", ledger.TABLE])
 RAW_KEYS = tuple(dg.AssetKey(["raw", endpoint.name]) for endpoint in ENDPOINTS)
@@ -39,7 +39,7 @@ def captures_metadata(entries: list[ledger.Entry], frame: pl.DataFrame) -> dict[
     """Counts per status as plain ints (the UI plots them over partitions) and every row."""
     return {
         **lineage_metadata(ledger.sources(entries)),
-        **frame_metadata(frame, ledger.DESCRIPTIONS),
+        **curated_metadata(ledger.TABLE, frame),
         **{status.value: n for status, n in ledger.counts(entries).items()},
         "preview": preview(frame.select(PREVIEW_COLUMNS), rows=frame.height),
     }
@@ -57,7 +57,7 @@ def captures_metadata(entries: list[ledger.Entry], frame: pl.DataFrame) -> dict[
         "capture time, lag, rows, response bytes and the raw file's SHA-256. Read from the "
         "stored raw files and footers; re-materialising it never calls the API."
     ),
-    metadata={"dagster/column_schema": column_schema(ledger.SCHEMA, ledger.DESCRIPTIONS)},
+    metadata=curated_columns(ledger.TABLE),
 )
 def captures(
     context: dg.AssetExecutionContext, io_manager: dg.ResourceParam[ParquetUPathIOManager]

@@ -38,11 +38,12 @@ from dagster_duckdb import DuckDBResource
 
 from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
 from mspo_pipeline.defs.partitions import daily_partitions, earlier_days
-from mspo_pipeline.lib import curated, history, layout, schemas, storage
+from mspo_pipeline.lib import curated, history, layout, storage
 from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
-from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
+from mspo_pipeline.lib.tables import PLOT_HISTORY
+from mspo_pipeline.lib.ui_metadata import curated_columns, curated_metadata, flag_counts, preview
 
 CURATED_GROUP = "curated"
 CURATED_KINDS = {"duckdb", "polars", "parquet"}
@@ -59,45 +60,6 @@ NO_BASELINE = "none: first partition"
 """``compared_with`` when no earlier partition of ``curated/smallholders`` is stored."""
 
 
-def _register_descriptions() -> dict[str, str]:
-    """The tidy columns of the three registers and their soft flags, as ``lib/schemas.py``
-    declares them: ``smallholders`` carries them all (SPOC's wording first where they share a
-    column)."""
-    described: dict[str, str] = {}
-    for table in curated.REGISTER_TABLES.values():
-        for column in schemas.table_schema(table).columns:
-            described.setdefault(column.name, column.tidy_description)
-    return described | {flag.name: flag.description for flag in schemas.SOFT_FLAGS}
-
-
-COLUMN_DESCRIPTIONS = {
-    **_register_descriptions(),
-    "partition_date": "The daily partition (Asia/Kuala_Lumpur) the row belongs to.",
-    "snapshot_date": "The day whose register the API served for this scheme (raw footer).",
-    "late_capture": "snapshot_date is after partition_date: the day's own register was never "
-    "seen (a backfilled day holds a later register).",
-    "scheme": "The register: SPOC, OSH or GM (group manager).",
-    "zone": "Canonical zone name of zone_id, from this partition's spoc/zones.",
-    "state": "Canonical state name of state_id, from this partition's references/states.",
-    "daerah": "Canonical district name of daerah_id, from this partition's spoc/daerah.",
-    "zone_reported": "The zone name the row itself carries.",
-    "state_reported": "The state name the row itself carries.",
-    "daerah_reported": "The district name the row itself carries.",
-    "gps_usable": "None of the GPS flags is set.",
-    "zone_mismatch": "The row's zone name is not the reference name of its zone_id.",
-    "state_mismatch": "The row's state name is not the reference name of its state_id.",
-    "state_not_in_zone": "spoc/zone-state does not pair the row's state_id with its zone_id.",
-    "unknown_spoc_code": "spoc/spocs does not list the row's spoc_code in its zone.",
-    "unknown_daerah": "spoc/daerah does not list the row's daerah_id in its state.",
-    "compared_with": "The partition this one was compared against (the newest stored before it).",
-    "compared_snapshot_date": "snapshot_date of the scheme in the partition compared with.",
-    "compared_late_capture": "late_capture of the scheme in the partition compared with.",
-    "change_type": "new, removed (absent or newly deleted) or changed.",
-    "column_name": "The column that changed (for new/removed: 'deleted' when by soft delete).",
-    **history.COLUMN_DESCRIPTIONS,
-}
-
-
 def _common(key: dg.AssetKey, description: str) -> dict[str, Any]:
     return {
         "key": key,
@@ -105,6 +67,7 @@ def _common(key: dg.AssetKey, description: str) -> dict[str, Any]:
         "kinds": CURATED_KINDS,
         "partitions_def": daily_partitions,
         "description": description,
+        "metadata": curated_columns(key.path[-1]),
     }
 
 
@@ -137,7 +100,7 @@ def geography(
         frame,
         metadata={
             **lineage_metadata(derived_sources(states, zones, zone_state, spocs, daerah)),
-            **frame_metadata(frame, COLUMN_DESCRIPTIONS),
+            **curated_metadata("geography", frame),
             "zones": frame.get_column("zone_id").drop_nulls().n_unique(),
             "states": frame.get_column("state_id").drop_nulls().n_unique(),
         },
@@ -180,16 +143,15 @@ def _with_day_captures(
 
 def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
     """Plots per scheme and how many rows raise each flag: the numbers the UI plots by day."""
-    flags = [c for c in frame.columns if c.startswith("flag_")] + list(curated.REFERENCE_FLAGS)
     return {
-        **frame_metadata(frame, COLUMN_DESCRIPTIONS),
+        **curated_metadata("smallholders", frame),
         **{
             f"plots_{scheme.lower()}": frame.filter(pl.col("scheme") == scheme).height
             for scheme in curated.SCHEMES
         },
         "plots_deleted": int(frame.get_column("deleted").sum()),
         "plots_gps_usable": int(frame.get_column("gps_usable").sum()),
-        **{flag: int(frame.get_column(flag).sum()) for flag in flags},
+        **flag_counts("smallholders", frame),
     }
 
 
@@ -253,7 +215,7 @@ def certification_summary(
         frame,
         metadata={
             **lineage_metadata(derived_sources(smallholders)),
-            **frame_metadata(frame, COLUMN_DESCRIPTIONS),
+            **curated_metadata("certification_summary", frame),
             "plots": int(frame.get_column("plots").sum()),
             "certified_ha": float(frame.get_column("certified_ha").sum()),
             "active_certified_ha": float(active.get_column("certified_ha").sum()),
@@ -277,7 +239,7 @@ def changes_metadata(frame: pl.DataFrame, compared_with: str | None) -> dict[str
     )
     columns = changed.get_column("column_name").value_counts(sort=True)
     return {
-        **frame_metadata(frame, COLUMN_DESCRIPTIONS),
+        **curated_metadata("changes", frame),
         "compared_with": compared_with or NO_BASELINE,
         "new_plots": frame.filter(pl.col("change_type") == "new").height,
         "removed_plots": frame.filter(pl.col("change_type") == "removed").height,
@@ -359,7 +321,7 @@ def history_metadata(frame: pl.DataFrame, partition: str, previous: str | None) 
     opened = frame.filter(pl.col("valid_from") == day)
     current = frame.filter(pl.col("replaced_on").is_null())
     return {
-        **frame_metadata(frame, COLUMN_DESCRIPTIONS),
+        **curated_metadata(PLOT_HISTORY, frame),
         "history_of": previous or NO_HISTORY,
         "plots": current.height,
         "plots_current": current.filter(~pl.col("removed")).height,

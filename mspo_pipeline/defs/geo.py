@@ -18,13 +18,13 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from mspo_pipeline.defs.curated import COLUMN_DESCRIPTIONS, CURATED_GROUP, SMALLHOLDERS_KEY
+from mspo_pipeline.defs.curated import CURATED_GROUP, SMALLHOLDERS_KEY
 from mspo_pipeline.defs.partitions import daily_partitions
 from mspo_pipeline.lib import curated, geo, layout, maps, storage
 from mspo_pipeline.lib.parquet_io import COLUMNS, ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.resources import HexGrid
-from mspo_pipeline.lib.ui_metadata import frame_metadata, preview
+from mspo_pipeline.lib.ui_metadata import curated_columns, curated_metadata, flag_counts, preview
 
 PLOTS_GEO_KEY = dg.AssetKey(["curated", "plots_geo"])
 PLOTS_HEX_KEY = dg.AssetKey(["curated", "plots_hex"])
@@ -32,10 +32,6 @@ MAPPED_KEYS = (PLOTS_GEO_KEY, PLOTS_HEX_KEY)
 """The assets that write a map beside each day's file."""
 K_ANONYMITY_CHECK = "no_cell_below_k"
 GEO_KINDS = {"polars", "parquet", "geoparquet"}
-_FLAGS = ("gps_usable", "gps_precision_ok", "point_sufficient", "polygon_required")
-
-
-DESCRIPTIONS = {**COLUMN_DESCRIPTIONS, **geo.COLUMN_DESCRIPTIONS}
 
 
 def publish_map(
@@ -51,11 +47,11 @@ def publish_map(
     }
 
 
-def _geo_output_metadata(frame: pl.DataFrame, geometry_type: str) -> dict[str, Any]:
+def _geo_output_metadata(table: str, frame: pl.DataFrame, geometry_type: str) -> dict[str, Any]:
     """Schema, a preview without the binary geometry (noise in a table), and the file's
     GeoParquet metadata, which the IO manager writes into the footer."""
     return {
-        **frame_metadata(frame, DESCRIPTIONS),
+        **curated_metadata(table, frame),
         "preview": preview(frame.drop(geo.GEOMETRY, geo.BBOX, strict=False)),
         storage.GEOPARQUET_KEY: dg.MetadataValue.json(
             geo.geoparquet_metadata(frame, [geometry_type])
@@ -68,6 +64,7 @@ def _geo_output_metadata(frame: pl.DataFrame, geometry_type: str) -> dict[str, A
     group_name=CURATED_GROUP,
     kinds=GEO_KINDS,
     partitions_def=daily_partitions,
+    metadata=curated_columns("plots_geo"),
     description=(
         "Every plot of curated/smallholders as GeoParquet 1.1 (WKB points, WGS84, the day's "
         "extent in the metadata), with its GPS as the API sent it and EUDR readiness flags: "
@@ -105,11 +102,10 @@ def plots_geo(
         frame,
         metadata={
             **lineage_metadata(derived_sources(smallholders)),
-            **_geo_output_metadata(frame, "Point"),
+            **_geo_output_metadata("plots_geo", frame, "Point"),
             "plots": frame.height,
             "plots_located": located.height,
-            "eudr_point_ready": int(frame.get_column("eudr_point_ready").sum()),
-            **{flag: int(frame.get_column(flag).sum()) for flag in _FLAGS},
+            **flag_counts("plots_geo", frame),
             **publish_map(io_manager.root, PLOTS_GEO_KEY, partition, png, "plots by status"),
         },
     )
@@ -120,6 +116,7 @@ def plots_geo(
     group_name=CURATED_GROUP,
     kinds=GEO_KINDS | {"h3"},
     partitions_def=daily_partitions,
+    metadata=curated_columns("plots_hex"),
     description=(
         "Plots, hectares and certificate statuses per H3 cell (resolution MSPO_H3_RESOLUTION, "
         "default 7), as GeoParquet polygons: deleted plots and plots without a usable point are "
@@ -169,7 +166,7 @@ def plots_hex(
         published,
         metadata={
             **lineage_metadata(derived_sources(plots_geo)),
-            **_geo_output_metadata(published, "Polygon"),
+            **_geo_output_metadata("plots_hex", published, "Polygon"),
             "h3_resolution": hex_grid.resolution,
             "min_plots": k,
             "cells_published": published.height,

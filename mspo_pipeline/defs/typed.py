@@ -23,7 +23,7 @@ from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint
 from mspo_pipeline.lib.drift import Drift, schema_drift
 from mspo_pipeline.lib.provenance import StoredFrame, lineage_metadata, sources_of
 from mspo_pipeline.lib.records import json_text_fields
-from mspo_pipeline.lib.ui_metadata import preview
+from mspo_pipeline.lib.ui_metadata import documented_columns, preview
 
 TYPED_GROUP = "typed"
 SCHEMA_DRIFT_CHECK = "schema_drift"
@@ -38,17 +38,7 @@ def layer_column_schema(table: str, layer: schemas.Layer, frame: pl.DataFrame) -
     docs = schemas.column_schema(table, layer)
     declared = {doc.name for doc in docs}
     return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                doc.name,
-                doc.type,
-                doc.description,
-                dg.TableColumnConstraints(
-                    nullable=doc.nullable, unique=doc.unique, other=list(doc.rules)
-                ),
-            )
-            for doc in docs
-        ]
+        columns=documented_columns(docs)
         + [
             dg.TableColumn(name, str(dtype), CARRIED_DESCRIPTION)
             for name, dtype in frame.schema.items()

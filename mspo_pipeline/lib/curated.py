@@ -47,14 +47,14 @@ import polars as pl
 
 from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.late_capture import stored_capture
-from mspo_pipeline.lib.schemas import SOFT_FLAGS, UTC_DATETIME, table_schema
+from mspo_pipeline.lib.schemas import (
+    REGISTER_TABLES,
+    SOFT_FLAGS,
+    UTC_DATETIME,
+    curated_table,
+    register_columns,
+)
 
-REGISTER_TABLES = {
-    "SPOC": "spoc_smallholders",
-    "OSH": "osh_smallholders",
-    "GM": "gm_smallholders",
-}
-"""The validated table each scheme's plots come from."""
 SCHEMES = tuple(REGISTER_TABLES)
 """Values of ``curated.smallholders.scheme``, one per smallholder register."""
 
@@ -69,14 +69,6 @@ them (the same plot on the next day is the same version)."""
 
 _SOFT_FLAGS = tuple(flag.name for flag in SOFT_FLAGS)
 _GPS_FLAGS = tuple(name for name in _SOFT_FLAGS if name.startswith("flag_gps_"))
-REFERENCE_FLAGS = (
-    "zone_mismatch",
-    "state_mismatch",
-    "state_not_in_zone",
-    "unknown_spoc_code",
-    "unknown_daerah",
-)
-"""Flags ``smallholders`` sets where a row disagrees with the reference tables."""
 
 _SQL_TYPES: Mapping[pl.DataType, str] = {
     pl.Int64(): "BIGINT",
@@ -97,29 +89,10 @@ class _Column:
 
 
 def _source_columns() -> tuple[_Column, ...]:
-    """The tidy columns of the three registers, aligned, then the soft flags all three carry.
-
-    Read off ``schemas`` so a column added to a register's tidy schema reaches ``smallholders``
-    without a second declaration. Order: each register's own order, merged (a column one
-    register alone has follows the column it follows there).
-    """
-    schemas = {scheme: table_schema(table) for scheme, table in REGISTER_TABLES.items()}
-    order: list[str] = []
-    dtypes: dict[str, pl.DataType] = {}
-    for schema in schemas.values():
-        previous = None
-        for column in schema.columns:
-            if column.name not in dtypes:
-                order.insert(order.index(previous) + 1 if previous else 0, column.name)
-                dtypes[column.name] = column.dtype
-            previous = column.name
+    """The registers' aligned tidy columns (``schemas.register_columns``) with their SQL types,
+    then the soft flags all three carry."""
     aligned = tuple(
-        _Column(
-            name,
-            _SQL_TYPES[dtypes[name]],
-            frozenset(s for s, schema in schemas.items() if name in schema.column_names),
-        )
-        for name in order
+        _Column(r.column.name, _SQL_TYPES[r.column.dtype], r.schemes) for r in register_columns()
     )
     every_scheme = frozenset(REGISTER_TABLES)
     return (*aligned, *(_Column(flag, "BOOLEAN", every_scheme) for flag in _SOFT_FLAGS))
@@ -129,7 +102,8 @@ _SOURCE_COLUMNS = _source_columns()
 """The validated columns ``smallholders`` aligns across the three registers."""
 
 _CANONICAL = {"state": "st", "daerah": "d", "zone": "z"}
-"""Alias of the reference lookup giving each reported name its canonical one."""
+"""Alias of the reference lookup giving each reported name (``schemas.CANONICAL_NAMES``) its
+canonical one."""
 
 CHANGE_COLUMNS = tuple(
     f"{c.name}_reported" if c.name in _CANONICAL else c.name
@@ -456,25 +430,6 @@ def certification_summary(
         return conn.sql(sql).pl()
 
 
-CHANGES_SCHEMA = pl.Schema(
-    {
-        "partition_date": pl.Date,
-        "snapshot_date": pl.Date,
-        "late_capture": pl.Boolean,
-        "compared_with": pl.Date,
-        "compared_snapshot_date": pl.Date,
-        "compared_late_capture": pl.Boolean,
-        "scheme": pl.String,
-        "entity_smallholder_id": pl.Int64,
-        "change_type": pl.String,
-        "column_name": pl.String,
-        "old_value": pl.String,
-        "new_value": pl.String,
-    }
-)
-"""Columns and dtypes of ``changes(...)`` (also the schema of its empty result)."""
-
-
 def changes(
     conn: duckdb.DuckDBPyConnection,
     *,
@@ -503,7 +458,7 @@ def changes(
             f"{'no' if previous is None else 'a'} frame)"
         )
     if previous is None or previous_partition is None:
-        return pl.DataFrame(schema=CHANGES_SCHEMA)
+        return pl.DataFrame(schema=curated_table("changes").schema)
     for frame, partition in ((current, current_partition), (previous, previous_partition)):
         if missing := [c for c in CAPTURE_COLUMNS if c not in frame.columns]:
             raise ValueError(

@@ -18,7 +18,7 @@ plots: a cell of one or two plots would point at a farm, and through the registe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +27,11 @@ import polars as pl
 import pyarrow as pa
 
 from mspo_pipeline.lib.geojson import counter_clockwise
-from mspo_pipeline.lib.schemas import CERT_STATUSES
+from mspo_pipeline.lib.schemas import CERT_STATUSES, EUDR_MIN_DECIMALS, EUDR_POINT_MAX_HA
 
 GEOMETRY = "geometry"
 BBOX = "bbox"
 GEOPARQUET_VERSION = "1.1.0"
-
-EUDR_POINT_MAX_HA = 4.0
-"""EUDR: a plot of at most this many hectares may be geolocated by a single point."""
-EUDR_MIN_DECIMALS = 6
-"""EUDR: coordinates need at least this many decimal places."""
 
 SENT = ("entity_smallholder_id", "gps_coordinate_lat", "gps_coordinate_long")
 """The raw register's columns ``sent_coordinates`` reads."""
@@ -45,34 +40,6 @@ SENT_LONG = "longitude_as_sent"
 _KEY = ("scheme", "entity_smallholder_id")
 _DECIMALS = r"^[+-]?\d*\.(\d+)$"
 _INTEGER = r"^[+-]?\d+$"
-
-COLUMN_DESCRIPTIONS: Mapping[str, str] = {
-    SENT_LAT: "gps_coordinate_lat exactly as the API sent it (raw text; null when absent).",
-    SENT_LONG: "gps_coordinate_long exactly as the API sent it (raw text; null when absent).",
-    "gps_decimals": "Fewest decimal places of the two coordinates as sent (null when either "
-    "is not a plain decimal number, such as N/A).",
-    "gps_precision_ok": f"Both coordinates were sent with at least {EUDR_MIN_DECIMALS} decimal "
-    "places (EUDR).",
-    "point_sufficient": f"certified_area is at most {EUDR_POINT_MAX_HA:g} ha: a single point "
-    "geolocates the plot under EUDR.",
-    "polygon_required": f"certified_area is above {EUDR_POINT_MAX_HA:g} ha, or unknown: EUDR "
-    "needs the plot's polygon, which the API does not have.",
-    "eudr_point_ready": "gps_usable, gps_precision_ok and point_sufficient: the point alone "
-    "meets EUDR's geolocation requirement.",
-    GEOMETRY: "The plot's point (WKB, WGS84 longitude/latitude) when gps_usable, else null.",
-    BBOX: "The cell's extent (xmin, ymin, xmax, ymax): GeoParquet 1.1 covering column.",
-    "h3_cell": "H3 cell (hexadecimal index) the plots' points fall in.",
-    "h3_resolution": "H3 resolution of h3_cell (0 coarsest, 15 finest; 7 is about 5 km²).",
-    "plots": "Plots with a usable point in the cell (deleted plots left out).",
-    **{
-        f"plots_{status.lower()}": f"Of those, plots whose cert_status is {status}."
-        for status in CERT_STATUSES
-    },
-    "planted_ha": "Sum of planted_area of the cell's plots.",
-    "certified_ha": "Sum of certified_area of the cell's plots.",
-    "cell_lat": "Latitude of the cell's centre.",
-    "cell_long": "Longitude of the cell's centre.",
-}
 
 
 def decimals(text: pl.Expr) -> pl.Expr:

@@ -52,7 +52,6 @@ from mspo_pipeline.lib.tables import VERSION_COLUMNS
 _POLARS_TYPES = {"INTEGER": pl.Int32(), "DATE": pl.Date(), "BOOLEAN": pl.Boolean()}
 """The polars type of each SQL type a version column has."""
 
-COLUMN_DESCRIPTIONS = {column.name: column.description for column in VERSION_COLUMNS}
 _VERSION_NAMES = tuple(column.name for column in VERSION_COLUMNS)
 _NOT_TIDY = frozenset({*KEY, *_VERSION_NAMES, *DAY_COLUMNS})
 

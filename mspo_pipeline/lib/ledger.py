@@ -14,9 +14,10 @@ One ``Entry`` per (day, endpoint):
   so it cannot be shown to be on time;
 - **on_time**: the file holds that day's own register.
 
-The table's columns are declared once, in ``COLUMNS``: they make the frame's schema, the UI's
-column schema and the README's column table (a test holds the README to them). ``mspo status``
-renders the same entries as a calendar (``calendar_report``), reading footers only.
+The table's columns are declared once, in ``schemas.CURATED``: they make the frame's schema,
+the UI's column schema and the README's column table (a test holds the README to them).
+``mspo status`` renders the same entries as a calendar (``calendar_report``), reading footers
+only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mspo_pipeline.lib.catalog import ENDPOINTS, Endpoint, Kind
 from mspo_pipeline.lib.days import folder_name, today_in_malaysia
 from mspo_pipeline.lib.late_capture import CaptureTiming
 from mspo_pipeline.lib.provenance import Source
+from mspo_pipeline.lib.schemas import curated_table
 from mspo_pipeline.lib.tables import CAPTURES
 
 TABLE = CAPTURES
@@ -51,50 +53,13 @@ class Status(StrEnum):
     MISSING = "missing"
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One ledger column: its name, polars type and what it means."""
-
-    name: str
-    dtype: pl.DataType
-    description: str
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("partition_date", pl.Date(), "The daily partition (Asia/Kuala_Lumpur)."),
-    Column("endpoint", pl.String(), "The catalogue endpoint (`raw/<endpoint>`)."),
-    Column(
-        "endpoint_group",
-        pl.String(),
-        "`references` for the reference tables, else the register: `SPOC`, `OSH` or `GM`.",
-    ),
-    Column(
-        "status",
-        pl.String(),
-        "`on_time` (the day's own register), `late` (a later register, from a backfill) or "
-        "`missing` (no raw file).",
-    ),
-    Column(
-        "snapshot_date",
-        pl.Date(),
-        "The Malaysian day whose register the file holds (from the API's `Date` header).",
-    ),
-    Column("captured_at", pl.Datetime("us", "UTC"), "When the API answered (UTC)."),
-    Column("lag_days", pl.Int32(), "`snapshot_date - partition_date`, in days (0: on time)."),
-    Column("rows", pl.Int64(), "Records in the raw file (from its footer)."),
-    Column("response_bytes", pl.Int64(), "Bytes the API sent for the capture."),
-    Column("sha256", pl.String(), "SHA-256 of the stored raw Parquet file, hex."),
-    Column("raw_file", pl.String(), "The raw file's path under the data root."),
-)
-
-SCHEMA = pl.Schema({column.name: column.dtype for column in COLUMNS})
-DESCRIPTIONS: Mapping[str, str] = {column.name: column.description for column in COLUMNS}
+SCHEMA = curated_table(TABLE).schema
 
 
 def columns_markdown() -> str:
-    """The columns as a Markdown table: the README's, kept equal to ``COLUMNS`` by a test."""
+    """The columns as a Markdown table: the README's, kept equal to the declaration by a test."""
     lines = ["| column | type | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{c.name}` | {c.dtype} | {c.description} |" for c in COLUMNS]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.description} |" for c in curated_table(TABLE).columns]
     return "\n".join(lines)
 
 

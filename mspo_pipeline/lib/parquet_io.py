@@ -7,6 +7,11 @@ into the Parquet key-value metadata, so the file and the event log cannot disagr
 keeps an existing on-time snapshot returns ``dg.Output(None, metadata={REUSE_EXISTING: True})``
 (or the frame it read) and nothing is written. A ``geo`` JSON entry (``lib/geo.py``) becomes
 the file's GeoParquet metadata, under its own unprefixed key.
+
+A curated frame is written only if it matches its table's declaration (``schemas.CURATED``):
+the same columns, types and non-null columns on every day, so a change to the SQL that builds a
+table cannot quietly change what years of its files hold. A frame that does not match fails the
+step and nothing is written.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import mspo_pipeline
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.provenance import StoredFrame
 from mspo_pipeline.lib.roots import DEFAULT_DATA_ROOT
+from mspo_pipeline.lib.schemas import CuratedSchemaError, curated_table
 from mspo_pipeline.lib.storage import is_local, parquet_facts, read_parquet, write_parquet_atomic
 
 _PROVENANCE_TYPES = (str, int, float, bool)
+CURATED_LAYER = "curated"
 COLUMNS = "columns"
 """Input metadata: the only columns to read (``load_from_path``)."""
 
@@ -102,6 +109,7 @@ class ParquetUPathIOManager(dg.UPathIOManager):
                 "Parquet IO manager stores polars DataFrames (or reuses the stored file when the "
                 f"output metadata sets {storage.REUSE_EXISTING!r})"
             )
+        obj = self._declared(context, obj)
         provenance = {
             **provenance_from_output_metadata(runtime),
             "asset_key": context.asset_key.to_user_string(),
@@ -121,6 +129,19 @@ class ParquetUPathIOManager(dg.UPathIOManager):
                 "dagster/row_count": obj.height,
             }
         )
+
+    def _declared(self, context: dg.OutputContext, frame: pl.DataFrame) -> pl.DataFrame:
+        """A curated frame in its declared column order; a mismatch fails before any write."""
+        layer, table = context.asset_key.path[0], context.asset_key.path[-1]
+        if layer != CURATED_LAYER:
+            return frame
+        try:
+            return curated_table(table).conform(frame)
+        except (CuratedSchemaError, KeyError) as error:
+            raise dg.Failure(
+                f"{context.asset_key.to_user_string()} partition {context.partition_key}: "
+                f"{error}; nothing was written"
+            ) from error
 
     def _reuse(self, context: dg.OutputContext, obj: pl.DataFrame | None, path: UPath) -> None:
         if not self.path_exists(path):

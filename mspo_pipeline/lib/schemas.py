@@ -26,12 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandera.polars as pa
 import polars as pl
 
 from mspo_pipeline.lib.catalog import Endpoint, Kind, endpoint
+from mspo_pipeline.lib.tables import CAPTURES, PLOT_HISTORY, VERSION_COLUMNS
+
+if TYPE_CHECKING:
+    import pandera.polars as pa
 
 UTC_DATETIME = pl.Datetime(time_unit="us", time_zone="UTC")
 CAST_ERRORS = "cast_errors"
@@ -48,6 +51,25 @@ Layer = Literal["typed", "validated", "quarantine"]
 
 
 @dataclass(frozen=True, slots=True)
+class Rule:
+    """A hard rule on one column: its name, as quarantine reasons give it, and the pandera
+    built-in check that tests it (``Check.<check>(*args)``).
+
+    Declared as data so that reading a schema does not import pandera: the ledger, the warehouse
+    and the CLI read the declarations, and only validation needs the checks.
+    """
+
+    name: str
+    check: Literal["in_range", "ge", "isin", "str_matches"]
+    args: tuple[Any, ...]
+
+    def pandera_check(self) -> pa.Check:
+        import pandera.polars as pa
+
+        return getattr(pa.Check, self.check)(*self.args, error=self.name)
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     """One tidy column and the raw field it comes from."""
 
@@ -57,8 +79,8 @@ class Column:
     raw: str
     """The API's field name."""
     nullable: bool = True
-    checks: tuple[pa.Check, ...] = ()
-    """Hard rules; each check's ``error`` is the rule's name in quarantine reasons."""
+    rules: tuple[Rule, ...] = ()
+    """Hard rules: a row that breaks one is quarantined."""
     soft_cast: bool = False
     """A failed cast only nulls the value (GPS); otherwise it quarantines the row."""
 
@@ -141,15 +163,15 @@ def snake_case(raw: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", raw).lower()
 
 
-def _in_range(name: str, low: int, high: int) -> pa.Check:
-    return pa.Check.in_range(low, high, error=f"{name} not in {low}..{high}")
+def _in_range(name: str, low: int, high: int) -> Rule:
+    return Rule(f"{name} not in {low}..{high}", "in_range", (low, high))
 
 
-def _positive(name: str) -> pa.Check:
-    return pa.Check.ge(1, error=f"{name} < 1")
+def _positive(name: str) -> Rule:
+    return Rule(f"{name} < 1", "ge", (1,))
 
 
-def _id_checks(name: str) -> tuple[pa.Check, ...]:
+def _id_rules(name: str) -> tuple[Rule, ...]:
     """Ids with a documented reference range get it; every other id must be positive."""
     if name == "state_id":
         return (_in_range(name, *STATE_IDS),)
@@ -160,7 +182,7 @@ def _id_checks(name: str) -> tuple[pa.Check, ...]:
 
 def _id(raw: str, description: str, *, nullable: bool = True) -> Column:
     name = snake_case(raw)
-    return Column(name, pl.Int32(), description, raw, nullable, _id_checks(name))
+    return Column(name, pl.Int32(), description, raw, nullable, _id_rules(name))
 
 
 def _text(raw: str, description: str, *, nullable: bool = True) -> Column:
@@ -168,7 +190,7 @@ def _text(raw: str, description: str, *, nullable: bool = True) -> Column:
 
 
 def _area(raw: str, description: str) -> Column:
-    return Column(raw, pl.Float64(), description, raw, checks=(pa.Check.ge(0, error=f"{raw} < 0"),))
+    return Column(raw, pl.Float64(), description, raw, rules=(Rule(f"{raw} < 0", "ge", (0,)),))
 
 
 def _gps(raw: str, description: str) -> Column:
@@ -189,7 +211,7 @@ _SMALLHOLDER_COLUMNS: Mapping[str, Column] = MappingProxyType(
                 "Unique smallholder plot ID (primary key).",
                 "entity_smallholder_id",
                 nullable=False,
-                checks=(_positive("entity_smallholder_id"),),
+                rules=(_positive("entity_smallholder_id"),),
             ),
             _text("entity_code", 'Entity code (e.g. "ORS15721").'),
             _text("entity_name", "Cluster/entity name (often a district list)."),
@@ -198,7 +220,7 @@ _SMALLHOLDER_COLUMNS: Mapping[str, Column] = MappingProxyType(
                 pl.String(),
                 "MPOB registration number (12 digits).",
                 "mpob_no",
-                checks=(pa.Check.str_matches(r"^\d{12}$", error="mpob_no is not 12 digits"),),
+                rules=(Rule("mpob_no is not 12 digits", "str_matches", (r"^\d{12}$",)),),
             ),
             _text("name", "Smallholder name."),
             _area("planted_area", "Total planted area in hectares (cast from string)."),
@@ -223,9 +245,11 @@ _SMALLHOLDER_COLUMNS: Mapping[str, Column] = MappingProxyType(
                 "Certification status: ACTIVE, DELAYED, EXPIRED or SUSPENDED.",
                 "cert_status",
                 nullable=False,
-                checks=(
-                    pa.Check.isin(
-                        CERT_STATUSES, error=f"cert_status not in {{{', '.join(CERT_STATUSES)}}}"
+                rules=(
+                    Rule(
+                        f"cert_status not in {{{', '.join(CERT_STATUSES)}}}",
+                        "isin",
+                        (CERT_STATUSES,),
                     ),
                 ),
             ),
@@ -479,6 +503,8 @@ def hard_cast_pattern(schema: TableSchema) -> str:
 
 
 def _no_hard_cast_failure(pattern: str) -> pa.Check:
+    import pandera.polars as pa
+
     def check(data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col(data.key).str.contains(pattern).not_().fill_null(True))
 
@@ -493,12 +519,14 @@ def pandera_schema(table: str) -> pa.DataFrameSchema:
     ``is_duplicated``), so no copy is kept arbitrarily. Unknown columns are allowed: the typed
     layer carries them on.
     """
+    import pandera.polars as pa
+
     schema = table_schema(table)
     single_key = len(schema.primary_key) == 1
     columns = {
         c.name: pa.Column(
             c.dtype,
-            list(c.checks),
+            [rule.pandera_check() for rule in c.rules],
             nullable=c.nullable,
             unique=single_key and c.name in schema.primary_key,
             description=c.tidy_description,
@@ -546,7 +574,7 @@ def column_schema(table: str, layer: Layer = "typed") -> tuple[ColumnDoc, ...]:
             c.tidy_description,
             c.nullable,
             unique and c.name in schema.primary_key,
-            tuple(str(check.error) for check in c.checks),
+            tuple(rule.name for rule in c.rules),
         )
         for c in schema.columns
     ]
@@ -588,3 +616,497 @@ def column_schema(table: str, layer: Layer = "typed") -> tuple[ColumnDoc, ...]:
             ColumnDoc(f.name, "Boolean", f.description, False, False, ()) for f in SOFT_FLAGS
         )
     return tuple(docs)
+
+
+# --- curated tables ------------------------------------------------------------------------------
+
+EUDR_POINT_MAX_HA = 4.0
+"""EUDR: a plot of at most this many hectares may be geolocated by a single point."""
+EUDR_MIN_DECIMALS = 6
+"""EUDR: coordinates need at least this many decimal places."""
+
+REGISTER_TABLES: Mapping[str, str] = MappingProxyType(
+    {"SPOC": "spoc_smallholders", "OSH": "osh_smallholders", "GM": "gm_smallholders"}
+)
+"""The validated table each scheme's plots come from (``curated.smallholders.scheme``)."""
+CANONICAL_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "state": "Canonical state name of state_id, from this partition's references/states.",
+        "daerah": "Canonical district name of daerah_id, from this partition's spoc/daerah.",
+        "zone": "Canonical zone name of zone_id, from this partition's spoc/zones.",
+    }
+)
+"""Names ``smallholders`` looks up by id in the references; the row's own is ``<name>_reported``."""
+REFERENCE_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "zone_mismatch": "The row's zone name is not the reference name of its zone_id.",
+        "state_mismatch": "The row's state name is not the reference name of its state_id.",
+        "state_not_in_zone": "spoc/zone-state does not pair the row's state_id with its zone_id.",
+        "unknown_spoc_code": "spoc/spocs does not list the row's spoc_code in its zone.",
+        "unknown_daerah": "spoc/daerah does not list the row's daerah_id in its state.",
+    }
+)
+"""Flags ``smallholders`` sets where a row disagrees with the reference tables."""
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedColumn:
+    """One column of a curated table, as it is written."""
+
+    name: str
+    dtype: pl.DataType
+    description: str
+    nullable: bool = True
+    flag: bool = False
+    """A boolean worth counting each day: the UI shows how many rows raise it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterColumn:
+    """A tidy column of the smallholder registers, and the schemes whose register has it."""
+
+    column: Column
+    schemes: frozenset[str]
+
+
+def register_columns() -> tuple[RegisterColumn, ...]:
+    """The tidy columns of the three registers, aligned into one order.
+
+    Each register's own order, merged: a column one register alone has follows the column it
+    follows there. A column added to a register's tidy schema thereby reaches the curated tables
+    without a second declaration.
+    """
+    registers = {scheme: table_schema(table) for scheme, table in REGISTER_TABLES.items()}
+    order: list[str] = []
+    first: dict[str, Column] = {}
+    for schema in registers.values():
+        previous = None
+        for column in schema.columns:
+            if column.name not in first:
+                order.insert(order.index(previous) + 1 if previous else 0, column.name)
+                first[column.name] = column
+            previous = column.name
+    return tuple(
+        RegisterColumn(
+            first[name],
+            frozenset(s for s, schema in registers.items() if name in schema.column_names),
+        )
+        for name in order
+    )
+
+
+class CuratedSchemaError(ValueError):
+    """A curated frame about to be written does not match its declaration."""
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedTable:
+    """A curated table's columns, declared once: they drive the UI's column docs, the flag counts
+    and the check that every file written has exactly these columns and types."""
+
+    name: str
+    columns: tuple[CuratedColumn, ...]
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        return {c.name: c.description for c in self.columns}
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.flag)
+
+    def column_docs(self) -> tuple[ColumnDoc, ...]:
+        return tuple(
+            ColumnDoc(c.name, _type_name(c.dtype), c.description, c.nullable, False, ())
+            for c in self.columns
+        )
+
+    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` in the declared column order, or ``CuratedSchemaError`` naming every column
+        that is missing, undeclared, of another type, or null where it may not be.
+
+        Nothing is cast, except a column of polars' ``Null`` type (an empty frame or an all-null
+        literal from SQL) to its declared type, which loses nothing.
+        """
+        declared = self.schema
+        problems = []
+        if missing := [c for c in declared if c not in frame.columns]:
+            problems.append(f"missing column(s) {', '.join(missing)}")
+        if undeclared := [c for c in frame.columns if c not in declared]:
+            problems.append(f"undeclared column(s) {', '.join(undeclared)}")
+        mistyped = [
+            f"{name} is {dtype}, declared {declared[name]}"
+            for name, dtype in frame.schema.items()
+            if name in declared and dtype != declared[name] and dtype != pl.Null
+        ]
+        problems += mistyped
+        if not problems:
+            nulls = frame.select(c.name for c in self.columns if not c.nullable).null_count()
+            problems += (
+                [
+                    f"{name} has {count} null(s) but may not be null"
+                    for name, count in nulls.row(0, named=True).items()
+                    if count
+                ]
+                if nulls.width
+                else []
+            )
+        if problems:
+            raise CuratedSchemaError(
+                f"curated/{self.name} does not match its declaration: {'; '.join(problems)}. "
+                "Change the code that builds it, or the table's declaration in "
+                "mspo_pipeline/lib/schemas.py (CURATED)"
+            )
+        return frame.select(
+            pl.col(name).cast(dtype) if frame.schema[name] == pl.Null else pl.col(name)
+            for name, dtype in declared.items()
+        )
+
+
+def _from_register(column: Column, *, in_every_register: bool = True) -> CuratedColumn:
+    """A register's tidy column as the curated tables carry it: null in the rows of a register
+    without it (OSH has no zone)."""
+    nullable = column.nullable or not in_every_register
+    return CuratedColumn(column.name, column.dtype, column.tidy_description, nullable=nullable)
+
+
+_PARTITION_DATE = CuratedColumn(
+    "partition_date",
+    pl.Date(),
+    "The daily partition (Asia/Kuala_Lumpur) the row belongs to.",
+    nullable=False,
+)
+_SNAPSHOT_DATE = CuratedColumn(
+    "snapshot_date",
+    pl.Date(),
+    "The day whose register the API served for this scheme (raw footer).",
+)
+_LATE_CAPTURE = CuratedColumn(
+    "late_capture",
+    pl.Boolean(),
+    "snapshot_date is after partition_date: the day's own register was never seen (a "
+    "backfilled day holds a later register).",
+)
+_SCHEME = CuratedColumn(
+    "scheme", pl.String(), "The register: SPOC, OSH or GM (group manager).", nullable=False
+)
+_PLOT_ID = _from_register(_SMALLHOLDER_COLUMNS["entity_smallholder_id"])
+
+
+def _plot_columns() -> tuple[CuratedColumn, ...]:
+    """A plot's columns in ``smallholders`` after its key: the registers' tidy columns, each
+    canonical name beside the row's own (``_reported``), then what the pipeline derived."""
+    columns: list[CuratedColumn] = []
+    for register in register_columns():
+        column = register.column
+        if column.name == _PLOT_ID.name:
+            continue
+        if column.name in CANONICAL_NAMES:
+            columns.append(CuratedColumn(column.name, pl.String(), CANONICAL_NAMES[column.name]))
+            columns.append(
+                CuratedColumn(
+                    f"{column.name}_reported",
+                    pl.String(),
+                    f"The {column.name} name the row itself carries.",
+                )
+            )
+        else:
+            every = register.schemes == frozenset(REGISTER_TABLES)
+            columns.append(_from_register(column, in_every_register=every))
+    columns.append(
+        CuratedColumn("gps_usable", pl.Boolean(), "None of the GPS flags is set.", nullable=False)
+    )
+    columns += [
+        CuratedColumn(f.name, pl.Boolean(), f.description, nullable=False, flag=True)
+        for f in SOFT_FLAGS
+    ]
+    columns += [
+        CuratedColumn(name, pl.Boolean(), description, nullable=False, flag=True)
+        for name, description in REFERENCE_FLAGS.items()
+    ]
+    return tuple(columns)
+
+
+_PLOT_COLUMNS = _plot_columns()
+_DAY = (_PARTITION_DATE, _SNAPSHOT_DATE, _LATE_CAPTURE)
+_SMALLHOLDERS = (*_DAY, _SCHEME, _PLOT_ID, *_PLOT_COLUMNS)
+_PLOT = {c.name: c for c in _PLOT_COLUMNS}
+_VERSION_TYPES: Mapping[str, pl.DataType] = {
+    "INTEGER": pl.Int32(),
+    "DATE": pl.Date(),
+    "BOOLEAN": pl.Boolean(),
+}
+_CELL_EXTENT = pl.Struct({side: pl.Float64() for side in ("xmin", "ymin", "xmax", "ymax")})
+
+
+def _curated(name: str, *columns: CuratedColumn) -> CuratedTable:
+    return CuratedTable(name, columns)
+
+
+def _count(name: str, description: str) -> CuratedColumn:
+    return CuratedColumn(name, pl.Int64(), description, nullable=False)
+
+
+def _hectares(name: str, description: str) -> CuratedColumn:
+    return CuratedColumn(name, pl.Float64(), description)
+
+
+CURATED: Mapping[str, CuratedTable] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            _curated(
+                "geography",
+                CuratedColumn(
+                    "zone_id", pl.Int32(), "MSPO zone ID; null for a state no zone lists."
+                ),
+                CuratedColumn("zone", pl.String(), "Zone name, from spoc/zones."),
+                CuratedColumn("state_id", pl.Int32(), "State ID; null for a zone with no state."),
+                CuratedColumn(
+                    "state",
+                    pl.String(),
+                    "State name, from references/states (spoc/zone-state's text for a state "
+                    "references/states lacks).",
+                ),
+                CuratedColumn(
+                    "spoc_codes",
+                    pl.List(pl.String()),
+                    "The zone's SPOC codes, from spoc/spocs, sorted (empty when none).",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "districts",
+                    pl.List(pl.Struct({"daerah_id": pl.Int32(), "daerah": pl.String()})),
+                    "The state's districts as {daerah_id, daerah}, from spoc/daerah, by id "
+                    "(empty when none).",
+                    nullable=False,
+                ),
+            ),
+            _curated("smallholders", *_SMALLHOLDERS),
+            _curated(
+                "certification_summary",
+                *_DAY,
+                *(_PLOT[name] for name in ("state_id", "state", "zone_id", "zone")),
+                _SCHEME,
+                _PLOT["cert_status"],
+                _count("plots", "Plots in the group (deleted plots left out)."),
+                _count(
+                    "mpob_numbers",
+                    "Distinct MPOB numbers in the group (do not add these up across groups).",
+                ),
+                _hectares("planted_ha", "Sum of planted_area of the group's plots."),
+                _hectares("certified_ha", "Sum of certified_area of the group's plots."),
+                _count("plots_gps_usable", "Plots of the group whose gps_usable is true."),
+                CuratedColumn(
+                    "gps_usable_share",
+                    pl.Float64(),
+                    "plots_gps_usable / plots (re-aggregate from the two counts, not this).",
+                    nullable=False,
+                ),
+            ),
+            _curated(
+                "changes",
+                *_DAY,
+                CuratedColumn(
+                    "compared_with",
+                    pl.Date(),
+                    "The partition this one was compared against (the newest stored before it).",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "compared_snapshot_date",
+                    pl.Date(),
+                    "snapshot_date of the scheme in the partition compared with.",
+                ),
+                CuratedColumn(
+                    "compared_late_capture",
+                    pl.Boolean(),
+                    "late_capture of the scheme in the partition compared with.",
+                ),
+                _SCHEME,
+                _PLOT_ID,
+                CuratedColumn(
+                    "change_type",
+                    pl.String(),
+                    "new, removed (absent or newly deleted) or changed.",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "column_name",
+                    pl.String(),
+                    "The column that changed (for new/removed: 'deleted' when by soft delete).",
+                ),
+                CuratedColumn("old_value", pl.String(), "The value before, as text."),
+                CuratedColumn("new_value", pl.String(), "The value after, as text."),
+            ),
+            _curated(
+                PLOT_HISTORY,
+                _SCHEME,
+                _PLOT_ID,
+                *(
+                    CuratedColumn(
+                        c.name,
+                        _VERSION_TYPES[c.sql_type],
+                        c.description,
+                        nullable=c.name not in ("version", "valid_from", "removed"),
+                    )
+                    for c in VERSION_COLUMNS
+                ),
+                *(replace(c, nullable=True) for c in _PLOT_COLUMNS),
+            ),
+            _curated(
+                "plots_geo",
+                *_SMALLHOLDERS,
+                CuratedColumn(
+                    "latitude_as_sent",
+                    pl.String(),
+                    "gps_coordinate_lat exactly as the API sent it (raw text; null when absent).",
+                ),
+                CuratedColumn(
+                    "longitude_as_sent",
+                    pl.String(),
+                    "gps_coordinate_long exactly as the API sent it (raw text; null when absent).",
+                ),
+                CuratedColumn(
+                    "gps_decimals",
+                    pl.Int32(),
+                    "Fewest decimal places of the two coordinates as sent (null when either is "
+                    "not a plain decimal number, such as N/A).",
+                ),
+                CuratedColumn(
+                    "gps_precision_ok",
+                    pl.Boolean(),
+                    f"Both coordinates were sent with at least {EUDR_MIN_DECIMALS} decimal "
+                    "places (EUDR).",
+                    nullable=False,
+                    flag=True,
+                ),
+                CuratedColumn(
+                    "point_sufficient",
+                    pl.Boolean(),
+                    f"certified_area is at most {EUDR_POINT_MAX_HA:g} ha: a single point "
+                    "geolocates the plot under EUDR.",
+                    nullable=False,
+                    flag=True,
+                ),
+                CuratedColumn(
+                    "polygon_required",
+                    pl.Boolean(),
+                    f"certified_area is above {EUDR_POINT_MAX_HA:g} ha, or unknown: EUDR needs "
+                    "the plot's polygon, which the API does not have.",
+                    nullable=False,
+                    flag=True,
+                ),
+                CuratedColumn(
+                    "eudr_point_ready",
+                    pl.Boolean(),
+                    "gps_usable, gps_precision_ok and point_sufficient: the point alone meets "
+                    "EUDR's geolocation requirement.",
+                    nullable=False,
+                    flag=True,
+                ),
+                CuratedColumn(
+                    "geometry",
+                    pl.Binary(),
+                    "The plot's point (WKB, WGS84 longitude/latitude) when gps_usable, else null.",
+                ),
+            ),
+            _curated(
+                "plots_hex",
+                _PARTITION_DATE,
+                CuratedColumn(
+                    "h3_cell",
+                    pl.String(),
+                    "H3 cell (hexadecimal index) the plots' points fall in.",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "h3_resolution",
+                    pl.Int8(),
+                    "H3 resolution of h3_cell (0 coarsest, 15 finest; 7 is about 5 km²).",
+                    nullable=False,
+                ),
+                _count("plots", "Plots with a usable point in the cell (deleted plots left out)."),
+                *(
+                    _count(
+                        f"plots_{status.lower()}", f"Of those, plots whose cert_status is {status}."
+                    )
+                    for status in CERT_STATUSES
+                ),
+                _hectares("planted_ha", "Sum of planted_area of the cell's plots."),
+                _hectares("certified_ha", "Sum of certified_area of the cell's plots."),
+                CuratedColumn("cell_lat", pl.Float64(), "Latitude of the cell's centre.", False),
+                CuratedColumn("cell_long", pl.Float64(), "Longitude of the cell's centre.", False),
+                CuratedColumn(
+                    "geometry",
+                    pl.Binary(),
+                    "The cell's hexagon (WKB polygon, WGS84, counter-clockwise).",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "bbox",
+                    _CELL_EXTENT,
+                    "The cell's extent (xmin, ymin, xmax, ymax): GeoParquet 1.1 covering column.",
+                    nullable=False,
+                ),
+            ),
+            _curated(
+                CAPTURES,
+                _PARTITION_DATE,
+                CuratedColumn(
+                    "endpoint",
+                    pl.String(),
+                    "The catalogue endpoint (`raw/<endpoint>`).",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "endpoint_group",
+                    pl.String(),
+                    "`references` for the reference tables, else the register: `SPOC`, `OSH` or "
+                    "`GM`.",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "status",
+                    pl.String(),
+                    "`on_time` (the day's own register), `late` (a later register, from a "
+                    "backfill) or `missing` (no raw file).",
+                    nullable=False,
+                ),
+                CuratedColumn(
+                    "snapshot_date",
+                    pl.Date(),
+                    "The Malaysian day whose register the file holds (from the API's `Date` "
+                    "header).",
+                ),
+                CuratedColumn("captured_at", UTC_DATETIME, "When the API answered (UTC)."),
+                CuratedColumn(
+                    "lag_days",
+                    pl.Int32(),
+                    "`snapshot_date - partition_date`, in days (0: on time).",
+                ),
+                CuratedColumn("rows", pl.Int64(), "Records in the raw file (from its footer)."),
+                CuratedColumn("response_bytes", pl.Int64(), "Bytes the API sent for the capture."),
+                CuratedColumn(
+                    "sha256", pl.String(), "SHA-256 of the stored raw Parquet file, hex."
+                ),
+                CuratedColumn("raw_file", pl.String(), "The raw file's path under the data root."),
+            ),
+        )
+    }
+)
+"""Every curated table, by name: the tables ``lib/tables.py`` names, declared."""
+
+
+def curated_table(name: str) -> CuratedTable:
+    """The declaration of curated table ``name``, with the declared names in the error."""
+    try:
+        return CURATED[name]
+    except KeyError:
+        raise KeyError(
+            f"no curated table {name!r} is declared; declared: {', '.join(sorted(CURATED))}"
+        ) from None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import dagster as dg
 import polars as pl
+
+from mspo_pipeline.lib.schemas import ColumnDoc, curated_table
 
 PREVIEW_ROWS = 5
 
@@ -22,6 +25,38 @@ def column_schema(
             for name, dtype in schema.items()
         ]
     )
+
+
+def documented_columns(docs: Iterable[ColumnDoc]) -> list[dg.TableColumn]:
+    """Declared columns as the UI shows them: type, description, nullability, rules."""
+    return [
+        dg.TableColumn(
+            doc.name,
+            doc.type,
+            doc.description,
+            dg.TableColumnConstraints(
+                nullable=doc.nullable, unique=doc.unique, other=list(doc.rules)
+            ),
+        )
+        for doc in docs
+    ]
+
+
+def curated_columns(table: str) -> dict[str, Any]:
+    """``dagster/column_schema`` of a curated table, from its declaration: what every file of it
+    holds, since the IO manager writes no other."""
+    columns = documented_columns(curated_table(table).column_docs())
+    return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+
+def curated_metadata(table: str, frame: pl.DataFrame) -> dict[str, Any]:
+    """Row count, declared column schema and preview of one curated frame."""
+    return {"dagster/row_count": frame.height, **curated_columns(table), "preview": preview(frame)}
+
+
+def flag_counts(table: str, frame: pl.DataFrame) -> dict[str, int]:
+    """How many rows raise each of the table's declared flags: plain ints the UI plots by day."""
+    return {flag: int(frame.get_column(flag).sum()) for flag in curated_table(table).flags}
 
 
 def preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:

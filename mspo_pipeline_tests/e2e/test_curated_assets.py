@@ -27,7 +27,7 @@ from mspo_pipeline.defs.partitions import GAP_LOOKBACK_DAYS, daily_partitions
 from mspo_pipeline.emulator.generator import SAMPLE_RECORDS, changes_between
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import curated, storage
-from mspo_pipeline.lib.schemas import snake_case
+from mspo_pipeline.lib.schemas import REFERENCE_FLAGS, snake_case
 from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.conftest import EMULATOR_SCALE, EMULATOR_SEED
 from mspo_pipeline_tests.curated_store import (
@@ -170,7 +170,7 @@ def _oracle_flags(root: Path, day: str) -> pl.DataFrame:
 
 @pytest.mark.parametrize("day", [DAYS[0], DAYS[-1]])
 def test_reference_flags_match_the_reference_tables(store: Store, day: str) -> None:
-    flags = list(curated.REFERENCE_FLAGS)
+    flags = list(REFERENCE_FLAGS)
     actual = stored(store.root, "curated", "smallholders", day).select(*curated.KEY, *flags)
     assert_frame_equal(actual.sort(curated.KEY), _oracle_flags(store.root, day))
     raised = {flag for flag in flags if actual.get_column(flag).any()}
@@ -183,7 +183,7 @@ def test_flag_and_scheme_counts_are_published(store: Store) -> None:
     day = DAYS[-1]
     frame = stored(store.root, "curated", "smallholders", day)
     published = metadata(store, day, SMALLHOLDERS_KEY)
-    for flag in (*curated.REFERENCE_FLAGS, "flag_gps_missing", "gps_usable", "deleted"):
+    for flag in (*REFERENCE_FLAGS, "flag_gps_missing", "gps_usable", "deleted"):
         name = {"gps_usable": "plots_gps_usable", "deleted": "plots_deleted"}.get(flag, flag)
         assert published[name] == frame.get_column(flag).sum(), flag
     for scheme in curated.SCHEMES:

@@ -11,12 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import mspo_pipeline
-from mspo_pipeline.lib import catalog
+from mspo_pipeline.lib import catalog, ledger
 from mspo_pipeline.lib.parquet_io import (
     COLUMNS,
     ParquetIOManager,
     provenance_from_output_metadata,
 )
+from mspo_pipeline.lib.schemas import curated_table
 from mspo_pipeline.lib.storage import (
     REUSE_EXISTING,
     as_upath,
@@ -53,7 +54,7 @@ def typed_zone_state(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 @dg.asset(
-    key=["curated", "changes"],
+    key=["validated", "zone_state_days"],
     partitions_def=DAILY,
     ins={
         "history": dg.AssetIn(
@@ -62,7 +63,7 @@ def typed_zone_state(raw: pl.DataFrame) -> pl.DataFrame:
         )
     },
 )
-def changes(history: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def zone_state_days(history: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.DataFrame(
         {"partition": sorted(history), "rows": [history[k].height for k in sorted(history)]}
     )
@@ -143,7 +144,7 @@ def round_trip(root: str) -> dict[str, str]:
         materialize(root, [raw_asset(ZONE_STATE, PROVENANCE)], day)
     result = materialize(
         root,
-        [raw_asset(ZONE_STATE, PROVENANCE), typed_zone_state, changes],
+        [raw_asset(ZONE_STATE, PROVENANCE), typed_zone_state, zone_state_days],
         "2026-11-22",
         raise_on_error=True,
     )
@@ -158,7 +159,7 @@ def round_trip(root: str) -> dict[str, str]:
     typed = result.output_for_node("typed__zone_state")
     assert typed.columns == ["zone_id", "state_id", "state"]
     assert typed.schema["zone_id"] == pl.Int64
-    history = result.output_for_node("curated__changes")
+    history = result.output_for_node("validated__zone_state_days")
     assert history.to_dicts() == [
         {"partition": "2026-11-21", "rows": 3},
         {"partition": "2026-11-22", "rows": 3},
@@ -172,14 +173,14 @@ def test_local_round_trip_layout_zstd_and_provenance(tmp_path: Path) -> None:
 
     raw_file = tmp_path / "data/raw/mspo/api/spoc/zone-state/20261122/zone-state.parquet"
     typed_file = tmp_path / "data/typed/mspo/zone_state/20261122/zone_state.parquet"
-    curated_file = tmp_path / "data/curated/mspo/changes/20261122/changes.parquet"
+    days_file = tmp_path / "data/validated/mspo/zone_state_days/20261122/zone_state_days.parquet"
     stored = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert stored == sorted(
         [
             str(raw_file.relative_to(tmp_path)),
             "data/raw/mspo/api/spoc/zone-state/20261121/zone-state.parquet",
             str(typed_file.relative_to(tmp_path)),
-            str(curated_file.relative_to(tmp_path)),
+            str(days_file.relative_to(tmp_path)),
         ]
     )
     assert pl.read_parquet(raw_file).equals(ZONE_STATE)
@@ -193,6 +194,54 @@ def test_local_round_trip_layout_zstd_and_provenance(tmp_path: Path) -> None:
     assert provenance["asset_key"] == "raw/zone_state"
     assert provenance["pipeline_version"] == mspo_pipeline.__version__
     assert read_provenance(typed_file)["partition"] == "2026-11-22"
+
+
+def curated_captures(frame: pl.DataFrame) -> dg.AssetsDefinition:
+    @dg.asset(key=["curated", ledger.TABLE], partitions_def=DAILY)
+    def captures() -> pl.DataFrame:
+        return frame
+
+    return captures
+
+
+def test_a_curated_frame_is_written_in_its_declared_column_order(tmp_path: Path) -> None:
+    declared = curated_table(ledger.TABLE).schema
+    shuffled = ledger.frame([]).select(reversed(declared.names()))
+    materialize(str(tmp_path), [curated_captures(shuffled)], "2026-11-22")
+    written = storage_path(str(tmp_path), ["curated", ledger.TABLE], "2026-11-22")
+    assert pl.read_parquet_schema(written) == declared
+
+
+def test_a_curated_frame_unlike_its_declaration_fails_and_keeps_the_stored_file(
+    tmp_path: Path,
+) -> None:
+    root = str(tmp_path)
+    good = ledger.frame([])
+    materialize(root, [curated_captures(good)], "2026-11-22")
+    target = Path(storage_path(root, ["curated", ledger.TABLE], "2026-11-22"))
+    before = target.read_bytes()
+
+    bad = (
+        good.with_columns(pl.col("rows").cast(pl.Int32))
+        .drop("sha256")
+        .with_columns(surprise=pl.lit(1))
+    )
+    result = materialize(root, [curated_captures(bad)], "2026-11-22", raise_on_error=False)
+
+    assert not result.success
+    failure = result.failure_data_for_node("curated__captures")
+    assert failure is not None
+    message = str(failure.error)
+    for part in (
+        "curated/captures partition 2026-11-22",
+        "missing column(s) sha256",
+        "undeclared column(s) surprise",
+        "rows is Int32, declared Int64",
+        "nothing was written",
+    ):
+        assert part in message
+    assert target.read_bytes() == before
+    assert list(target.parent.iterdir()) == [target]
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path: Path) -> None:

@@ -40,10 +40,10 @@ def test_gcs_round_trip_object_names_and_provenance(gcs_emulator: str) -> None:
     provenance = round_trip(root)
 
     assert objects("run1") == [
-        f"{BUCKET}/run1/curated/mspo/changes/20261122/changes.parquet",
         f"{BUCKET}/run1/raw/mspo/api/spoc/zone-state/20261121/zone-state.parquet",
         f"{BUCKET}/run1/raw/mspo/api/spoc/zone-state/20261122/zone-state.parquet",
         f"{BUCKET}/run1/typed/mspo/zone_state/20261122/zone_state.parquet",
+        f"{BUCKET}/run1/validated/mspo/zone_state_days/20261122/zone_state_days.parquet",
     ]
     assert provenance["source_url"] == SOURCE_URL
     assert provenance["pipeline_version"] == mspo_pipeline.__version__
