@@ -181,8 +181,10 @@ def test_opening_over_gcs_sends_as_many_requests_after_many_days_as_after_few(
 ) -> None:
     """Opening reads the manifest and one footer per view and schema, whatever the days kept.
 
-    gcsfs looks an object up with one or two requests (it sometimes lists the folder as well),
-    so the request counts are compared within that margin and the objects touched exactly.
+    gcsfs looks an object up with one or two requests (it sometimes lists the folder as well,
+    and fsspec's read-ahead sends a varying number of range requests, more so on a busy
+    machine), so the objects touched are compared exactly and the request count may not grow
+    by more than a fifth, less than what listing the store adds (the last assertion).
     """
     counts, rescanned, touched = {}, {}, {}
     for days in (2, 12):
@@ -217,8 +219,11 @@ def test_opening_over_gcs_sends_as_many_requests_after_many_days_as_after_few(
         assert total == [(2 * days,)]
     assert touched[2] == touched[12]
     assert len(touched[2]) <= 1 + 2 * 4  # the manifest, at most two files per view
-    assert abs(counts[12] - counts[2]) <= counts[2] // 10
-    assert rescanned[12] > rescanned[2] > counts[2]  # listing and every footer: what it spares
+    margin = counts[2] // 5
+    assert counts[12] - counts[2] <= margin, counts
+    # Listing and every footer, what the manifest spares, grows by more than the margin: an
+    # opening that listed the store would fail the assertion above.
+    assert rescanned[12] - rescanned[2] > margin, (rescanned, counts)
 
 
 def test_the_manifest_asset_lists_the_store_once_then_refreshes_its_day(root: str) -> None:
