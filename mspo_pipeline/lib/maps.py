@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import polars as pl
 
 from mspo_pipeline.lib.geo import cell_ring
@@ -22,6 +23,7 @@ _SCALE_BOX = (0.93, 0.08, 0.012, 0.84)
 THUMBNAIL_WIDTH_PX = 700
 STATUS_COLOURS = dict(zip(CERT_STATUSES, ("#1a9850", "#fdae61", "#d73027", "#7b3294"), strict=True))
 """ACTIVE green, DELAYED orange, EXPIRED red, SUSPENDED purple."""
+_UNKNOWN_STATUS = "#999999"
 
 
 def _figure(title: str):  # type: ignore[no-untyped-def]
@@ -60,24 +62,22 @@ def thumbnail(png: bytes, width: int = THUMBNAIL_WIDTH_PX) -> bytes:
 def plots_map(geo: pl.DataFrame, day: str) -> bytes:
     """Every plot with a usable point, coloured by ``cert_status`` (deleted plots left out).
 
-    One scatter in a shuffled (seeded) order: drawn status by status, whichever came last
-    would cover the others and a minority would look like the rule.
+    Each plot is one pixel of an image the size of the map (``_status_pixels``), not a marker:
+    matplotlib draws 350,000 markers in about 4 s, the image in a tenth of that, and at this
+    size a marker was a pixel anyway.
     """
     from matplotlib.lines import Line2D
 
     located = geo.filter(pl.col("gps_usable") & pl.col("deleted").not_())
-    located = located.sample(fraction=1.0, shuffle=True, seed=0)
     figure, axes = _figure(f"MSPO plots by certificate status, {day} ({located.height:,} plots)")
-    colours = located.get_column("cert_status").replace_strict(
-        STATUS_COLOURS, default="#999999", return_dtype=pl.String
-    )
-    axes.scatter(
-        located.get_column("gps_coordinate_long").to_numpy(),
-        located.get_column("gps_coordinate_lat").to_numpy(),
-        s=0.6,
-        c=colours.to_list(),
-        linewidths=0,
-        rasterized=True,
+    width, height = _map_pixels(figure, axes)
+    axes.imshow(
+        _status_pixels(located, width, height),
+        extent=(*MALAYSIA_LONG, *MALAYSIA_LAT),
+        origin="upper",
+        interpolation="nearest",
+        aspect="auto",
+        zorder=1,  # over the grid
     )
     counts = dict(located.get_column("cert_status").value_counts().iter_rows())
     legend = [
@@ -93,6 +93,48 @@ def plots_map(geo: pl.DataFrame, day: str) -> bytes:
     ]
     axes.legend(handles=legend, loc="upper right", frameon=True)
     return _png(figure)
+
+
+def _map_pixels(figure, axes) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The map's size in pixels once its aspect is applied: the image is drawn one to one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    axes.apply_aspect()
+    box = axes.get_window_extent()
+    return max(round(box.width), 1), max(round(box.height), 1)
+
+
+def _status_pixels(located: pl.DataFrame, width: int, height: int) -> np.ndarray:
+    """An RGBA image of the map's extent: each plot's pixel in its status colour, the rest clear.
+
+    Plots that share a pixel are written in a shuffled (seeded) order, so the one that shows is
+    any of them: in status order, the last status would cover the others and a minority would
+    look like the rule.
+    """
+    from matplotlib.colors import to_rgba_array
+
+    palette = to_rgba_array([*STATUS_COLOURS.values(), _UNKNOWN_STATUS])
+    shuffled = located.sample(fraction=1.0, shuffle=True, seed=0)
+    codes = (
+        shuffled.get_column("cert_status")
+        .replace_strict(
+            {status: n for n, status in enumerate(STATUS_COLOURS)},
+            default=len(STATUS_COLOURS),
+            return_dtype=pl.UInt8,
+        )
+        .to_numpy()
+    )
+    (west, east), (south, north) = MALAYSIA_LONG, MALAYSIA_LAT
+    x = shuffled.get_column("gps_coordinate_long").to_numpy()
+    y = shuffled.get_column("gps_coordinate_lat").to_numpy()
+    inside = (x >= west) & (x <= east) & (y >= south) & (y <= north)  # the edges included
+    x, y, codes = x[inside], y[inside], codes[inside]
+    column = np.minimum(((x - west) / (east - west) * width).astype(np.int64), width - 1)
+    row = np.minimum(((north - y) / (north - south) * height).astype(np.int64), height - 1)
+    image = np.zeros((height, width, 4))
+    image[row, column] = palette[codes]
+    return image
 
 
 def hex_map(cells: pl.DataFrame, day: str, *, k: int) -> bytes:

@@ -344,3 +344,28 @@ def test_a_day_without_a_located_plot_still_draws(clustered: pl.DataFrame) -> No
     assert empty.is_empty()
     assert png_size(maps.plots_map(nothing, str(DAY))) == (maps.WIDTH_PX, maps.HEIGHT_PX)
     assert png_size(maps.hex_map(empty, str(DAY), k=5)) == (maps.WIDTH_PX, maps.HEIGHT_PX)
+
+
+def test_each_plot_is_one_pixel_of_its_status_colour_where_it_lies() -> None:
+    """The plots map draws each plot as the pixel its point falls in: the corners of the map's
+    extent land in the corner pixels, a point outside it is not drawn, an unknown status is
+    grey."""
+    located = pl.DataFrame(
+        {
+            "cert_status": ["ACTIVE", "EXPIRED", "DELAYED", "REVOKED", "ACTIVE"],
+            "gps_coordinate_long": [99.5, 119.49, 109.5, 99.5, 130.0],
+            "gps_coordinate_lat": [7.49, 0.8, 4.15, 0.8, 4.0],
+        }
+    )
+    width, height = 200, 67
+    image = maps._status_pixels(located, width, height)
+    drawn = {(int(r), int(c)) for r, c in zip(*image[..., 3].nonzero(), strict=True)}
+    assert drawn == {(0, 0), (height - 1, width - 1), (height // 2, width // 2), (height - 1, 0)}
+
+    def colour(row: int, column: int) -> str:
+        return "#" + "".join(f"{round(v * 255):02x}" for v in image[row, column, :3])
+
+    assert colour(0, 0) == maps.STATUS_COLOURS["ACTIVE"]
+    assert colour(height - 1, width - 1) == maps.STATUS_COLOURS["EXPIRED"]
+    assert colour(height // 2, width // 2) == maps.STATUS_COLOURS["DELAYED"]
+    assert colour(height - 1, 0) == "#999999"
