@@ -55,30 +55,13 @@ def fetch(
 
 
 E2E_FOLDER = Path(__file__).parent / "e2e"
-LONGEST_FIRST = (
-    "test_month_of_history.py",
-    "test_deployment.py",
-    "test_lossless_raw.py",
-    "test_gcs_pipeline.py",
-    "test_curated_assets.py",
-)
-"""The modules that take minutes, run first: ``./dev test`` spreads modules over two processes
-(pytest-xdist, ``--dist loadfile``), and a long module started last would leave one process
-working alone at the end."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember. The
-    longest modules go first (``LONGEST_FIRST``); the rest keep their order."""
+    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember."""
     for item in items:
         if E2E_FOLDER in item.path.parents:
             item.add_marker(pytest.mark.slow)
-
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
