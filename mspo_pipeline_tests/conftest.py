@@ -58,10 +58,18 @@ E2E_FOLDER = Path(__file__).parent / "e2e"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember."""
+    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember.
+
+    For ``./dev test``'s parallel run (pytest-xdist, ``--dist loadgroup``) a module is one group,
+    so its module fixtures are built once, unless it names a group of its own: the modules that
+    share the session's store are one group (``curated_store.XDIST_GROUP``), so the store is
+    built once rather than once per process.
+    """
     for item in items:
         if E2E_FOLDER in item.path.parents:
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")

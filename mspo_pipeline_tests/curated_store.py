@@ -24,6 +24,9 @@ from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.conftest import EMULATOR_DATE
 
 DAYS = ("2026-11-01", "2026-11-18", "2026-11-19", "2026-11-21")
+XDIST_GROUP = "curated_store"
+"""The modules that use the store mark themselves with this group, so that a parallel run
+(pytest-xdist) keeps them in one process and builds the store once."""
 H3_RESOLUTION = 5
 BASELINES = {"2026-11-18": "2026-11-01", "2026-11-19": "2026-11-18", "2026-11-21": "2026-11-19"}
 """The partition each day's ``changes`` must compare with: the newest stored before it."""
