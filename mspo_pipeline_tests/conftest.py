@@ -55,21 +55,38 @@ def fetch(
 
 
 E2E_FOLDER = Path(__file__).parent / "e2e"
+SHARED_SETUP_FOLDERS = (E2E_FOLDER / "four_days",)
+"""Folders whose modules share a session fixture: a parallel run keeps each in one process."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember.
-
-    For ``./dev test``'s parallel run (pytest-xdist, ``--dist loadgroup``) a module is one group,
-    so its module fixtures are built once, unless it names a group of its own: the modules that
-    share the session's store are one group (``curated_store.XDIST_GROUP``), so the store is
-    built once rather than once per process.
-    """
+    """Every test under ``e2e/`` is ``slow``: the folder says it, not a mark to remember."""
     for item in items:
         if E2E_FOLDER in item.path.parents:
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``./dev test``'s parallel run (pytest-xdist): one module, one process, so its module
+    fixtures are built once; one folder of ``SHARED_SETUP_FOLDERS``, one process, so their
+    session fixture is built once rather than once per process.
+
+    xdist's own ``--dist loadgroup`` cannot do this under pytest 9.2: it marks an item's group
+    by rewriting a private attribute that pytest no longer reads as the node id, and every test
+    then runs wherever there is room (a module's fixture was built in both processes).
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = config.rootpath
+    shared = tuple(folder.relative_to(root).as_posix() + "/" for folder in SHARED_SETUP_FOLDERS)
+
+    class ByModuleOrSharedFolder(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return next((folder for folder in shared if module.startswith(folder)), module)
+
+    return ByModuleOrSharedFolder(config, log)
 
 
 @pytest.fixture(scope="session")

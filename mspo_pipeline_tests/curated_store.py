@@ -1,5 +1,6 @@
 """One store of the whole graph over four days on the emulator, shared by the end-to-end tests
-of the curated and map layers (``e2e/conftest.py`` builds it once a session).
+of the curated, map and SQL layers under ``e2e/four_days/``, whose ``conftest.py`` builds it once
+a session.
 
 The days: 2026-11-01 (the first partition), then 2026-11-18 and 2026-11-19 (consecutive), then
 2026-11-21 (2026-11-20 is missing). The emulator is set to each day before its run, so every
@@ -24,9 +25,6 @@ from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.conftest import EMULATOR_DATE
 
 DAYS = ("2026-11-01", "2026-11-18", "2026-11-19", "2026-11-21")
-XDIST_GROUP = "curated_store"
-"""The modules that use the store mark themselves with this group, so that a parallel run
-(pytest-xdist) keeps them in one process and builds the store once."""
 H3_RESOLUTION = 5
 BASELINES = {"2026-11-18": "2026-11-01", "2026-11-19": "2026-11-18", "2026-11-21": "2026-11-19"}
 """The partition each day's ``changes`` must compare with: the newest stored before it."""

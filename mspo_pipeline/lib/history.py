@@ -47,10 +47,8 @@ import duckdb
 import polars as pl
 
 from mspo_pipeline.lib.curated import DAY_COLUMNS, KEY, partition_date
-from mspo_pipeline.lib.tables import VERSION_COLUMNS
-
-_POLARS_TYPES = {"INTEGER": pl.Int32(), "DATE": pl.Date(), "BOOLEAN": pl.Boolean()}
-"""The polars type of each SQL type a version column has."""
+from mspo_pipeline.lib.schemas import curated_table
+from mspo_pipeline.lib.tables import PLOT_HISTORY, VERSION_COLUMNS
 
 _VERSION_NAMES = tuple(column.name for column in VERSION_COLUMNS)
 _NOT_TIDY = frozenset({*KEY, *_VERSION_NAMES, *DAY_COLUMNS})
@@ -62,11 +60,13 @@ def tidy_columns(columns: Sequence[str]) -> list[str]:
 
 
 def history_schema(smallholders: pl.Schema) -> pl.Schema:
-    """The schema of ``plot_history`` over ``smallholders`` frames of this schema."""
+    """The schema of ``plot_history`` over ``smallholders`` frames of this schema: the key and
+    tidy columns as the frames have them, the version columns as declared."""
+    declared = curated_table(PLOT_HISTORY).schema
     return pl.Schema(
         {
             **{k: smallholders[k] for k in KEY},
-            **{c.name: _POLARS_TYPES[c.sql_type] for c in VERSION_COLUMNS},
+            **{name: declared[name] for name in _VERSION_NAMES},
             **{c: smallholders[c] for c in tidy_columns(smallholders.names())},
         }
     )

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -131,6 +132,7 @@ def test_any_valid_json_is_kept_exactly_and_no_row_is_lost(
     base_url, body = api
     monkeypatch.setenv("MSPO_API_BASE_URL", base_url)
     day = str(pipeline.today())
+    instance = dg.DagsterInstance.ephemeral()
     served = []
 
     @settings(
@@ -142,9 +144,12 @@ def test_any_valid_json_is_kept_exactly_and_no_row_is_lost(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(pools=POOLS, rng=st.randoms(use_true_random=False))
-    def check(pools: dict[str, list[str]], rng: random.Random) -> None:
-        text = body_of(pools, rng)
+    # The records are drawn from the pools by a seeded generator, not by ``st.randoms``: its
+    # every draw goes through Hypothesis, which took a fifth of the test's time for 11,000
+    # records, and the pools are where the hostile values come from.
+    @given(pools=POOLS, seed=st.integers(0, 2**32 - 1))
+    def check(pools: dict[str, list[str]], seed: int) -> None:
+        text = body_of(pools, random.Random(seed))
         body.text = text.encode()
         sent = json.loads(text, parse_float=Decimal)["data"]["results"]
         with tempfile.TemporaryDirectory() as root:
@@ -152,7 +157,7 @@ def test_any_valid_json_is_kept_exactly_and_no_row_is_lost(
             selection = [
                 f"{layer}/{SPOC.name}" for layer in ("raw", "typed", "validated", "quarantine")
             ]
-            result = pipeline.materialize(day, selection)
+            result = pipeline.materialize(day, selection, instance=instance)
             assert result.success, pipeline.failure_messages(result)
 
             raw_path = Path(root) / storage.relative_path(["raw", SPOC.name], day)

@@ -33,14 +33,11 @@ from mspo_pipeline_tests.conftest import EMULATOR_SCALE, EMULATOR_SEED
 from mspo_pipeline_tests.curated_store import (
     BASELINES,
     DAYS,
-    XDIST_GROUP,
     Store,
     materialize_days,
     metadata,
     stored,
 )
-
-pytestmark = pytest.mark.xdist_group(XDIST_GROUP)
 
 SCHEMES = {"spoc_smallholders": "SPOC", "osh_smallholders": "OSH", "gm_smallholders": "GM"}
 CURATED_KEYS = (GEOGRAPHY_KEY, SMALLHOLDERS_KEY, SUMMARY_KEY, CHANGES_KEY, HISTORY_KEY)

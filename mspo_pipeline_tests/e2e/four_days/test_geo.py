@@ -26,14 +26,11 @@ from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.curated_store import (
     DAYS,
     H3_RESOLUTION,
-    XDIST_GROUP,
     Store,
     metadata,
     stored,
 )
 from mspo_pipeline_tests.unit.test_geo import assert_rfc7946
-
-pytestmark = pytest.mark.xdist_group(XDIST_GROUP)
 
 DAY = DAYS[-1]
 K = int(ENV_DEFAULTS["MSPO_HEX_MIN_PLOTS"])

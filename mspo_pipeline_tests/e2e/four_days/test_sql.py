@@ -1,8 +1,8 @@
 """``mspo sql`` and ``mspo warehouse`` over a store the real pipeline wrote from the emulator.
 
-The store holds three days (2026-11-18, 2026-11-19 and, after a missing day, 2026-11-21); the
-README's analyst queries run against it and their answers are checked against the Parquet
-files themselves.
+The store is the session's (``curated_store``): four days, 2026-11-01, 2026-11-18, 2026-11-19
+and, after a missing day, 2026-11-21. The README's analyst queries run against it and their
+answers are checked against the Parquet files themselves. Nothing here writes to the store.
 """
 
 import datetime as dt
@@ -15,21 +15,19 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mspo_pipeline import cli, sql
-from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, view_names
-from mspo_pipeline_tests.curated_store import materialize_days, stored
+from mspo_pipeline_tests.curated_store import DAYS, Store, stored
 
-DAYS = ("2026-11-18", "2026-11-19", "2026-11-21")
 LATEST = DAYS[-1]
+LAST_SEVEN_DAYS = [d for d in DAYS if dt.date.fromisoformat(d) > dt.date(2026, 11, 14)]
+"""The days within seven days of the newest (2026-11-01 is not)."""
 
 
 @pytest.fixture(scope="module")
-def root(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("sql")
-    runs = materialize_days(emulator, root, DAYS)
-    assert all(run.success for run in runs.values())
-    yield root
+def root(store: Store) -> Path:
+    assert all(run.success for run in store.runs.values())
+    return store.root
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +116,7 @@ def test_certificates_expired_in_the_last_seven_days(
             pl.col("column_name") == "cert_status",
             pl.col("new_value") == "EXPIRED",
         )
-        for day in DAYS  # all within 7 days of the newest
+        for day in LAST_SEVEN_DAYS
     )
     assert expected.height > 0
     assert sorted(actual.get_column("entity_smallholder_id")) == sorted(

@@ -1,4 +1,5 @@
-"""The end-to-end tests' shared, expensive set-up: built once a session, used by many modules."""
+"""The store this folder's modules share: built once a session, in the one process that runs
+them all."""
 
 from collections.abc import Iterator
 
