@@ -54,6 +54,8 @@ def fetch(
         connection.close()
 
 
+ROOT = Path(__file__).parent.parent
+"""The repository, where pytest runs and node ids start."""
 E2E_FOLDER = Path(__file__).parent / "e2e"
 SHARED_SETUP_FOLDERS = (E2E_FOLDER / "four_days",)
 """Folders whose modules share a session fixture: a parallel run keeps each in one process."""
@@ -66,11 +68,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def parallel_scope(nodeid: str) -> str:
+    """The unit of ``./dev test``'s parallel run a test belongs to: its folder of
+    ``SHARED_SETUP_FOLDERS``, else its module."""
+    module = nodeid.split("::", 1)[0]
+    for folder in SHARED_SETUP_FOLDERS:
+        prefix = folder.relative_to(ROOT).as_posix() + "/"
+        if module.startswith(prefix):
+            return prefix
+    return module
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``./dev test``'s parallel run (pytest-xdist): one module, one process, so its module
-    fixtures are built once; one folder of ``SHARED_SETUP_FOLDERS``, one process, so their
-    session fixture is built once rather than once per process.
+    """How ``./dev test``'s parallel run (pytest-xdist's ``-n``, whatever ``--dist`` says)
+    shares out the tests: one module, one process, so its module fixtures are built once; one
+    folder of ``SHARED_SETUP_FOLDERS``, one process, so their session fixture is built once
+    rather than once per process.
 
     xdist's own ``--dist loadgroup`` cannot do this under pytest 9.2: it marks an item's group
     by rewriting a private attribute that pytest no longer reads as the node id, and every test
@@ -78,15 +92,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """
     from xdist.scheduler import LoadScopeScheduling
 
-    root = config.rootpath
-    shared = tuple(folder.relative_to(root).as_posix() + "/" for folder in SHARED_SETUP_FOLDERS)
-
-    class ByModuleOrSharedFolder(LoadScopeScheduling):
+    class ByParallelScope(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return next((folder for folder in shared if module.startswith(folder)), module)
+            return parallel_scope(nodeid)
 
-    return ByModuleOrSharedFolder(config, log)
+    return ByParallelScope(config, log)
 
 
 @pytest.fixture(scope="session")
