@@ -23,13 +23,7 @@ from mspo_pipeline.defs.geo import K_ANONYMITY_CHECK, MAPPED_KEYS, PLOTS_GEO_KEY
 from mspo_pipeline.lib import geo, layout, maps, storage
 from mspo_pipeline.lib.settings import ENV_DEFAULTS
 from mspo_pipeline_tests import pipeline
-from mspo_pipeline_tests.curated_store import (
-    DAYS,
-    H3_RESOLUTION,
-    Store,
-    metadata,
-    stored,
-)
+from mspo_pipeline_tests.curated_store import DAYS, H3_RESOLUTION, Store, metadata, stored
 from mspo_pipeline_tests.unit.test_geo import assert_rfc7946
 
 DAY = DAYS[-1]

@@ -20,8 +20,12 @@ from mspo_pipeline.lib.warehouse import ANALYST_QUERIES, view_names
 from mspo_pipeline_tests.curated_store import DAYS, Store, stored
 
 LATEST = DAYS[-1]
-LAST_SEVEN_DAYS = [d for d in DAYS if dt.date.fromisoformat(d) > dt.date(2026, 11, 14)]
-"""The days within seven days of the newest (2026-11-01 is not)."""
+LAST_SEVEN_DAYS = [
+    day
+    for day in DAYS
+    if dt.date.fromisoformat(day) > dt.date.fromisoformat(LATEST) - dt.timedelta(days=7)
+]
+"""The days within seven days of the newest, as the README's query counts them."""
 
 
 @pytest.fixture(scope="module")
