@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import msgspec
 import polars as pl
+import polars.selectors as cs
 
 from mspo_pipeline.lib.schemas import CAST_ERRORS, REASONS, SOFT_FLAGS, Column, table_schema
 
@@ -148,7 +149,9 @@ def to_typed(
         entry = pl.lit(f'{column.name}="') + _escaped(_original_text(raw_col, source)) + pl.lit('"')
         errors.append(pl.when(failed).then(entry).alias(f"__cast_error_{column.name}"))
 
-    carried = [pl.col(c).alias(f"{c}_raw" if c in reserved else c) for c in unknown]
+    # Unknown fields are named by the API: taken by name exactly (``pl.col`` would read "*" as
+    # every column and "^...$" as a pattern).
+    carried = [cs.by_name(c).as_expr().alias(f"{c}_raw" if c in reserved else c) for c in unknown]
     staged = raw.lazy().select(*values, *errors, *carried).collect()
     error_names = [e.meta.output_name() for e in errors]
     counts = staged.select(pl.col(error_names).count()).row(0, named=True) if errors else {}
@@ -156,7 +159,7 @@ def to_typed(
     frame = staged.select(
         *schema.column_names,
         pl.when(joined != "").then(joined).otherwise(None).cast(pl.String).alias(CAST_ERRORS),
-        *(e.meta.output_name() for e in carried),
+        cs.by_name([e.meta.output_name() for e in carried]),
     )
     return TypedResult(
         table=table,

@@ -44,6 +44,7 @@ from typing import Annotated, Any, cast
 
 import msgspec
 import polars as pl
+import polars.selectors as cs
 import pyarrow as pa
 import pyarrow.json as pa_json
 
@@ -383,7 +384,7 @@ def _read_exactly(records: list[msgspec.Raw], lines: bytes, context: ResponseCon
     frame = _adopt(table)
     if text_fields:
         frame = frame.with_columns(_text_columns(records, text_fields))
-    return RawRecords(frame.select(list(kinds)), tuple(text_fields))
+    return RawRecords(frame.select(cs.by_name(list(kinds))), tuple(text_fields))
 
 
 def json_text_fields(provenance: Mapping[str, str]) -> tuple[str, ...]:
@@ -515,7 +516,9 @@ def _parse(ndjson: _Ndjson, context: ResponseContext, body: Callable[[], bytes])
         del table
         parsed = _read_exactly(_records(body(), context), ndjson.lines, context)
     rest = sorted(set(parsed.frame.columns) - set(ndjson.first_keys))
-    return RawRecords(parsed.frame.select([*ndjson.first_keys, *rest]), parsed.json_text_fields)
+    # Field names are the API's: by name exactly, as ``select("*")`` would mean every column.
+    in_order = cs.by_name(*ndjson.first_keys, *rest)
+    return RawRecords(parsed.frame.select(in_order), parsed.json_text_fields)
 
 
 def records_frame(body: bytes, context: ResponseContext) -> RawRecords:

@@ -140,6 +140,15 @@ def test_unknown_columns_are_carried_on_unchanged_after_cast_errors() -> None:
     assert result.frame["state_id_raw"].to_list() == ["3"]
 
 
+def test_unknown_fields_polars_would_expand_are_carried_by_name() -> None:
+    record = {**SPOC_SAMPLE, "*": 1, "^entity.*$": 2, "cast_errors": 3}
+    result = to_typed(raw_frame([record]), SPOC)
+    assert result.frame.columns[-4:] == [CAST_ERRORS, "*", "^entity.*$", "cast_errors_raw"]
+    assert result.frame.row(0, named=True) | {"*": 1, "^entity.*$": 2, "cast_errors_raw": 3} == (
+        result.frame.row(0, named=True)
+    )
+
+
 def test_all_null_columns_of_null_type_cast_cleanly() -> None:
     frame = pl.DataFrame(
         {"entity_smallholder_id": [1, 2], "planted_area": [None, None], "created_at": [None, None]}

@@ -62,6 +62,19 @@ def test_unknown_fields_are_kept_by_name_after_the_first_records_order() -> None
     assert frame["c"].to_list() == [None, "new"]
 
 
+PATTERN_NAMES = ("*", "^entity.*$", "a b")
+"""Field names polars reads as every column or a pattern when passed to ``pl.col``."""
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["fast path", "exact path"])
+def test_field_names_polars_would_expand_are_kept_as_names(late: bool) -> None:
+    record = {**SAMPLE, **{name: n for n, name in enumerate(PATTERN_NAMES)}}
+    rows = [record] * 3 + ([{**record, "*": "now text"}] if late else [])
+    frame = records_frame(spoc_body(rows), CONTEXT).frame
+    assert frame.columns == [*SAMPLE, *PATTERN_NAMES]  # the first record's order
+    assert frame["^entity.*$"].to_list() == [1] * len(rows)
+
+
 def test_a_late_string_among_integers_makes_the_field_json_text() -> None:
     parsed = records_frame(spoc_body([{"x": 1}] * 500 + [{"x": "late string"}]), CONTEXT)
     assert parsed.json_text_fields == ("x",)
