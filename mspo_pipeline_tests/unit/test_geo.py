@@ -6,6 +6,8 @@ import datetime as dt
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +338,38 @@ def test_maps_are_pngs_of_the_fixed_size(clustered: pl.DataFrame) -> None:
         thumbnail = maps.thumbnail(png)
         assert png_size(thumbnail)[0] == maps.THUMBNAIL_WIDTH_PX
         assert len(thumbnail) < len(png)
+
+
+FIRST_MAP_OF_A_PROCESS = """
+import gc, weakref
+from mspo_pipeline.lib import maps
+from mspo_pipeline_tests.unit.test_geo import plots
+
+class DayOfData:
+    pass
+
+def step():
+    data = DayOfData()
+    maps.plots_map(plots({"entity_smallholder_id": 1}), "2026-11-21")
+    return weakref.ref(data)
+
+gc.disable()
+print("held" if step()() is not None else "freed")
+"""
+
+
+def test_drawing_a_map_leaves_nothing_of_the_callers_data_alive() -> None:
+    """The first map of a process (a run's ``plots_geo``) must not keep its caller's frames, and
+    the day's data in them, alive past the step: with the collector idle, as it is between steps
+    whose garbage is a few large frames, the data is freed when the caller returns."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_MAP_OF_A_PROCESS],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.stdout.strip() == "freed", done.stderr
 
 
 def test_a_day_without_a_located_plot_still_draws(clustered: pl.DataFrame) -> None:
