@@ -123,7 +123,7 @@ def plots_geo(
         "left out, and a cell with fewer than MSPO_HEX_MIN_PLOTS plots (k, default 5) is not "
         "published. Shareable where names and exact points must not be."
     ),
-    ins={"plots_geo": dg.AssetIn(key=PLOTS_GEO_KEY)},
+    ins={"plots_geo": dg.AssetIn(key=PLOTS_GEO_KEY, metadata={COLUMNS: list(geo.HEX_INPUT)})},
     check_specs=[
         dg.AssetCheckSpec(
             K_ANONYMITY_CHECK,

@@ -38,6 +38,11 @@ SENT = ("entity_smallholder_id", "gps_coordinate_lat", "gps_coordinate_long")
 SENT_LAT = "latitude_as_sent"
 SENT_LONG = "longitude_as_sent"
 _KEY = ("scheme", "entity_smallholder_id")
+HEX_INPUT = (
+    "partition_date", "gps_coordinate_lat", "gps_coordinate_long", "cert_status",
+    "planted_area", "certified_area", "gps_usable", "deleted",
+)  # fmt: skip
+"""What ``plots_hex`` reads of a plot."""
 _DECIMALS = r"^[+-]?\d*\.(\d+)$"
 _INTEGER = r"^[+-]?\d+$"
 
@@ -191,7 +196,7 @@ def plots_hex(geo: pl.DataFrame, *, resolution: int, min_plots: int) -> HexCells
         raise ValueError(
             f"the smallest publishable cell must hold at least 1 plot, not {min_plots}"
         )
-    located = geo.filter(pl.col("gps_usable") & pl.col("deleted").not_())
+    located = geo.select(HEX_INPUT).filter(pl.col("gps_usable") & pl.col("deleted").not_())
     cells = [
         h3.latlng_to_cell(lat, long, resolution)
         for lat, long in zip(

@@ -167,11 +167,11 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         An input that names ``columns`` in its metadata (``dg.AssetIn(metadata={COLUMNS:
         [...]})``) reads only those: a stored day is not read whole for a few columns.
         """
+        columns = (context.definition_metadata or {}).get(COLUMNS)
         if context.dagster_type.typing_type is not StoredFrame:
-            columns = (context.definition_metadata or {}).get(COLUMNS)
             return read_parquet(path, columns=columns)
         is_raw = context.asset_key.path[0] == "raw"
-        frame, provenance, sha256 = storage.read_stored(path, digest=is_raw)
+        frame, provenance, sha256 = storage.read_stored(path, digest=is_raw, columns=columns)
         return StoredFrame(frame, provenance, sha256)
 
 

@@ -266,22 +266,25 @@ def file_sha256(path: str | os.PathLike[str] | UPath) -> str:
     return digest.hexdigest()
 
 
-def read_stored(path: UPath, *, digest: bool) -> tuple[pl.DataFrame, dict[str, str], str | None]:
-    """A stored file's frame, its provenance and (with ``digest``) its SHA-256, reading a
-    ``gs://`` object once (into a temporary file, as ``read_parquet`` does)."""
+def read_stored(
+    path: UPath, *, digest: bool, columns: Sequence[str] | None = None
+) -> tuple[pl.DataFrame, dict[str, str], str | None]:
+    """A stored file's frame (only those of ``columns`` it has, if given), its provenance and
+    (with ``digest``) its SHA-256, reading a ``gs://`` object once (into a temporary file, as
+    ``read_parquet`` does)."""
     if is_local(path):
-        return _read_local(Path(path.path), digest=digest)
+        return _read_local(Path(path.path), digest=digest, columns=columns)
     if not path.exists():
         raise FileNotFoundError(f"no Parquet object at {path}")
     with _local_temp(None) as temp:
         path.fs.get_file(path.path, str(temp))
-        return _read_local(temp, digest=digest, memory_map=False)
+        return _read_local(temp, digest=digest, columns=columns, memory_map=False)
 
 
 def _read_local(
-    file: Path, *, digest: bool, memory_map: bool = True
+    file: Path, *, digest: bool, columns: Sequence[str] | None, memory_map: bool = True
 ) -> tuple[pl.DataFrame, dict[str, str], str | None]:
-    frame = pl.read_parquet(file, memory_map=memory_map)
+    frame = _read_columns(file, columns, memory_map=memory_map)
     return frame, read_provenance(file), file_sha256(file) if digest else None
 
 

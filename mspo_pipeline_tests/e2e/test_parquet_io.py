@@ -17,6 +17,7 @@ from mspo_pipeline.lib.parquet_io import (
     ParquetIOManager,
     provenance_from_output_metadata,
 )
+from mspo_pipeline.lib.provenance import StoredFrame
 from mspo_pipeline.lib.schemas import curated_table
 from mspo_pipeline.lib.storage import (
     REUSE_EXISTING,
@@ -129,6 +130,26 @@ def test_an_input_that_names_columns_reads_only_those_it_has(tmp_path: Path) -> 
     )
     assert result.success
     assert result.output_for_node("typed__states_only").columns == ["state", "stateId"]
+
+
+def test_a_stored_frame_input_that_names_columns_keeps_its_provenance(tmp_path: Path) -> None:
+    """``plots_hex`` reads eight columns of ``plots_geo`` and still names the file it came from."""
+
+    @dg.asset(
+        key=["typed", "states_only"],
+        partitions_def=DAILY,
+        ins={"raw": dg.AssetIn(["raw", "zone_state"], metadata={COLUMNS: ["state", "dropped"]})},
+    )
+    def states_only(raw: StoredFrame) -> pl.DataFrame:
+        assert raw.provenance["source_url"] == SOURCE_URL
+        assert raw.sha256 is not None  # a raw input names its exact file
+        return raw.frame
+
+    result = materialize(
+        str(tmp_path), [raw_asset(ZONE_STATE, PROVENANCE), states_only], "2026-11-22"
+    )
+    assert result.success
+    assert result.output_for_node("typed__states_only").columns == ["state"]
 
 
 PROVENANCE = {
