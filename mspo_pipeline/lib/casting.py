@@ -37,7 +37,8 @@ class TypedResult:
     """Declared columns in schema order, then ``cast_errors``, then unknown raw columns."""
     unknown_columns: tuple[str, ...]
     """Raw columns the schema does not know, carried on (renamed ``<name>_raw`` only if the name
-    is taken by a tidy column, ``cast_errors``, ``reasons`` or a soft flag)."""
+    is taken by a tidy column, ``cast_errors``, ``reasons`` or a soft flag; ``_raw`` again while
+    the API sent that name too)."""
     missing_columns: tuple[str, ...]
     """Raw fields the schema expects but the frame lacks; their tidy columns are all null."""
     cast_failures: Mapping[str, int]
@@ -115,6 +116,22 @@ def _cast(raw: pl.Expr, source: pl.DataType, column: Column) -> pl.Expr:
     return cast
 
 
+def _carried_names(unknown: tuple[str, ...], reserved: set[str]) -> list[tuple[str, str]]:
+    """Each unknown field and its typed column: its own name, or with ``_raw`` added (again if
+    the API also sent that name) where the typed layer uses the name itself."""
+    taken = {*reserved, *unknown}
+    names = []
+    for field in unknown:
+        name = field
+        if field in reserved:
+            name = f"{field}_raw"
+            while name in taken:
+                name += "_raw"
+            taken.add(name)
+        names.append((field, name))
+    return names
+
+
 def to_typed(
     raw: pl.DataFrame, table: str, *, json_text_fields: Collection[str] = ()
 ) -> TypedResult:
@@ -151,7 +168,7 @@ def to_typed(
 
     # Unknown fields are named by the API: taken by name exactly (``pl.col`` would read "*" as
     # every column and "^...$" as a pattern).
-    carried = [cs.by_name(c).as_expr().alias(f"{c}_raw" if c in reserved else c) for c in unknown]
+    carried = [cs.by_name(c).as_expr().alias(name) for c, name in _carried_names(unknown, reserved)]
     staged = raw.lazy().select(*values, *errors, *carried).collect()
     error_names = [e.meta.output_name() for e in errors]
     counts = staged.select(pl.col(error_names).count()).row(0, named=True) if errors else {}

@@ -149,6 +149,14 @@ def test_unknown_fields_polars_would_expand_are_carried_by_name() -> None:
     )
 
 
+def test_a_renamed_unknown_field_never_takes_a_name_the_api_also_sent() -> None:
+    record = {**SPOC_SAMPLE, "cast_errors": 1, "cast_errors_raw": 2, "cast_errors_raw_raw": 3}
+    result = to_typed(raw_frame([record]), SPOC)
+    carried = result.frame.columns[-3:]
+    assert carried == ["cast_errors_raw_raw_raw", "cast_errors_raw", "cast_errors_raw_raw"]
+    assert [result.frame[c].item() for c in carried] == [1, 2, 3]
+
+
 def test_all_null_columns_of_null_type_cast_cleanly() -> None:
     frame = pl.DataFrame(
         {"entity_smallholder_id": [1, 2], "planted_area": [None, None], "created_at": [None, None]}
