@@ -50,9 +50,9 @@ def _png(figure) -> bytes:  # type: ignore[no-untyped-def]
 
     A process's first drawing of text parses font patterns with pyparsing, which raises and
     catches exceptions whose tracebacks sit in reference cycles; each traceback holds its frame,
-    whose callers are the asset's frames, so the day's frames (600 MB in ``plots_geo`` at full
-    scale) outlived the step until the collector next ran, and stacked on the next step's peak.
-    """
+    whose callers are the asset's frames, so the day's data (about 350 MB in ``plots_geo`` at
+    full scale) outlived the step until the collector next ran, and stacked on the next step's
+    peak."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
     gc.collect()
