@@ -26,6 +26,7 @@ Contenders:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import http.server
 import importlib
 import os
@@ -202,10 +203,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_emulator(scale: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_emulator(scale: float, day: dt.date | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """The emulator in its own process, serving ``day`` (today by default), its SPOC body
+    generated before it returns."""
     port = _free_port()
     command = [sys.executable, "-c", "from mspo_pipeline.cli import main; main()"]
     args = ["emulator", "--port", str(port), "--scale", str(scale), "--seed", "7"]
+    if day is not None:
+        args += ["--date", day.isoformat()]
     process = subprocess.Popen(
         [*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
