@@ -63,7 +63,8 @@ def test_unknown_fields_are_kept_by_name_after_the_first_records_order() -> None
 
 
 PATTERN_NAMES = ("*", "^entity.*$", "a b")
-"""Field names polars reads as every column or a pattern when passed to ``pl.col``."""
+"""Field names polars reads as every column (``*``) or a pattern (``^...$``) when passed to
+``pl.col``, and the name with a space that a select duplicated when ``*`` was read as a pattern."""
 
 
 @pytest.mark.parametrize("late", [False, True], ids=["fast path", "exact path"])
