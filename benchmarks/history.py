@@ -110,7 +110,6 @@ def _incremental(
         previous = storage.read_parquet(storage.as_upath(_path(root, HISTORY, before)))
         late = dict.fromkeys(curated.SCHEMES, False)  # the raw footers: every day on time
     frame = history.merge_history(
-        conn,
         history=previous,
         history_partition=before.isoformat() if before else None,
         history_late=late,
@@ -149,7 +148,6 @@ def _measure(
 
     def merge() -> pl.DataFrame:
         return history.merge_history(
-            conn,
             history=previous,
             history_partition=before.isoformat() if before else None,
             history_late=dict.fromkeys(curated.SCHEMES, False) if before else {},
@@ -292,7 +290,6 @@ def _history_chain(
     versions = {}
     for day in checkpoints:
         previous = history.merge_history(
-            conn,
             history=previous,
             history_partition=before.isoformat() if before else None,
             history_late=dict.fromkeys(curated.SCHEMES, False) if before else {},

@@ -360,16 +360,19 @@ def _history_chain(
 
 
 @dg.asset(
-    **_common(
-        HISTORY_KEY,
-        "One row per plot and version: a version is a run of captured days over which the "
-        "plot's columns in curated/smallholders did not change. `valid_from`/`valid_to` "
-        "(first and last partition day seen, inclusive; `valid_to` null while current), "
-        "`replaced_on` (the day the next version or the removal was first seen), "
-        "`valid_from_late`/`valid_to_late` (that day was a late capture), `removed` (the plot "
-        "left the register). Built from the previous stored day's history and this day's "
-        "smallholders; the newest partition holds the whole history, sorted by plot.",
-    ),
+    **{
+        **_common(
+            HISTORY_KEY,
+            "One row per plot and version: a version is a run of captured days over which the "
+            "plot's columns in curated/smallholders did not change. `valid_from`/`valid_to` "
+            "(first and last partition day seen, inclusive; `valid_to` null while current), "
+            "`replaced_on` (the day the next version or the removal was first seen), "
+            "`valid_from_late`/`valid_to_late` (that day was a late capture), `removed` (the plot "
+            "left the register). Built from the previous stored day's history and this day's "
+            "smallholders; the newest partition holds the whole history, sorted by plot.",
+        ),
+        "kinds": {"polars", "parquet"},  # merged in polars: no DuckDB here
+    },
     ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
     deps=[
         # Orders a backfill day after day and marks a day stale when a day before it is filled
@@ -380,7 +383,6 @@ def _history_chain(
 )
 def plot_history(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
     io_manager: dg.ResourceParam[ParquetUPathIOManager],
     smallholders: StoredFrame,
 ) -> dg.Output[pl.DataFrame]:
@@ -398,15 +400,13 @@ def plot_history(
             for scheme, capture in register_captures(root, previous_key, context.log).items()
         }
     current = _with_day_captures(smallholders.frame, root, partition, context.log)
-    with duckdb.get_connection() as conn:
-        frame = history.merge_history(
-            conn,
-            history=previous,
-            history_partition=previous_key,
-            history_late=previous_late,
-            smallholders=current,
-            partition=partition,
-        )
+    frame = history.merge_history(
+        history=previous,
+        history_partition=previous_key,
+        history_late=previous_late,
+        smallholders=current,
+        partition=partition,
+    )
     if later:
         context.log.warning(
             f"curated/plot_history has later stored day(s) {', '.join(later)} built without "

@@ -29,13 +29,16 @@ null or after D, removals left out: on a captured day, exactly that day's ``smal
 day that was not captured, the register as last captured before it.
 
 ``merge_history`` builds day D from the history of the previous captured day and D's
-``smallholders``: one hash per row over the tidy columns, computed on both sides in the same call
-(DuckDB's ``hash`` is not promised to be stable across DuckDB versions, so stored hashes would be
-a liability), one join of the current versions with today's rows, and the closed versions copied
-through. Its cost depends on the number of plots and versions, not on the number of days kept.
-``build_history`` derives the same table from every day at once, a different algorithm (gaps and
-islands over the plot-by-day grid): the oracle the incremental chain is tested against, and a
-one-shot rebuild from stored ``smallholders`` partitions.
+``smallholders``, in polars: one hash per row over the tidy columns, computed on both sides in
+the same call (polars' hash is not promised to be stable across versions, so stored hashes would
+be a liability), one join of the current versions' keys and hashes with today's, three columns
+rewritten where a version ends, the new versions appended and the whole sorted by plot. The
+closed versions are never copied until the final sort, so the day costs about one copy of the
+history beside its inputs. Its cost depends on the number of plots and versions, not on the
+number of days kept. ``build_history`` derives the same table from every day at once in DuckDB, a
+different algorithm (gaps and islands over the plot-by-day grid, DuckDB's own hash): the oracle
+the incremental chain is tested against, and a one-shot rebuild from stored ``smallholders``
+partitions.
 """
 
 from __future__ import annotations
@@ -81,19 +84,6 @@ def _hash(columns: Sequence[str]) -> str:
     return f"hash({', '.join(_ident(c) for c in columns)})"
 
 
-def _late_values(late: Mapping[str, bool | None]) -> str:
-    """A ``(scheme, late)`` table from a mapping; one null row when it is empty."""
-    rows = [
-        f"({_literal(scheme)}, {'NULL' if value is None else str(value).upper()}::BOOLEAN)"
-        for scheme, value in late.items()
-    ] or ["(NULL::VARCHAR, NULL::BOOLEAN)"]
-    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS l(scheme, late)"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _check_smallholders(columns: Sequence[str], partition: str | None = None) -> None:
     missing = [c for c in (*KEY, "partition_date", "late_capture") if c not in columns]
     if missing:
@@ -105,7 +95,6 @@ def _check_smallholders(columns: Sequence[str], partition: str | None = None) ->
 
 
 def merge_history(
-    conn: duckdb.DuckDBPyConnection,
     *,
     history: pl.DataFrame | None,
     history_partition: str | None,
@@ -140,71 +129,90 @@ def merge_history(
     new_tidy = tidy_columns(smallholders.columns)
     old_tidy = tidy_columns(history.columns)
     tidy = [*new_tidy, *(c for c in old_tidy if c not in new_tidy)]
-    key = ", ".join(KEY)
-    tidy_sql = ", ".join(_ident(c) for c in tidy)
-    sql = f"""
-        WITH today AS (
-            SELECT {key}, late_capture, {", ".join(_ident(c) for c in new_tidy)}
-            FROM _mspo_smallholders
-        ),
-        -- Both sides in one relation: columns unify by name and type, so the two hashes agree
-        -- on equal values even if a column's type or presence differs between the days.
-        sides AS (
-            SELECT {key}, NULL::INTEGER AS version, NULL::BOOLEAN AS removed, {tidy_sql}
-            FROM today
-            UNION ALL BY NAME
-            SELECT {key}, version, removed, {", ".join(_ident(c) for c in old_tidy)}
-            FROM _mspo_history WHERE replaced_on IS NULL
-        ),
-        hashed AS (
-            SELECT {key}, version, removed,
-                   CASE WHEN removed IS NOT TRUE THEN {_hash(tidy)} END AS row_hash
-            FROM sides
-        ),
-        pairs AS (
-            SELECT {key}, o.version, o.removed AS was_removed,
-                   t.row_hash IS NOT NULL AS present,
-                   o.version IS NOT NULL AND CASE
-                       WHEN o.removed THEN t.row_hash IS NOT NULL
-                       ELSE t.row_hash IS NULL OR t.row_hash <> o.row_hash
-                   END AS ends
-            FROM (SELECT * FROM hashed WHERE version IS NOT NULL) AS o
-            FULL JOIN (SELECT * FROM hashed WHERE version IS NULL) AS t USING ({key})
-        ),
-        starts AS (SELECT * FROM pairs WHERE ends OR version IS NULL),
-        day_late AS (SELECT scheme, any_value(late_capture) AS late FROM today GROUP BY scheme),
-        before_late AS ({_late_values(history_late)}),
-        merged AS (
-            SELECT h.* REPLACE (
-                CASE WHEN s.ends THEN DATE '{before.isoformat()}' ELSE h.valid_to END
-                    AS valid_to,
-                CASE WHEN s.ends THEN b.late ELSE h.valid_to_late END AS valid_to_late,
-                CASE WHEN s.ends THEN DATE '{day.isoformat()}' ELSE h.replaced_on END
-                    AS replaced_on
-            )
-            FROM _mspo_history AS h
-            LEFT JOIN starts AS s
-                ON h.replaced_on IS NULL AND s.ends
-                AND s.scheme = h.scheme AND s.entity_smallholder_id = h.entity_smallholder_id
-            LEFT JOIN before_late AS b ON s.ends AND b.scheme = h.scheme
-            UNION ALL BY NAME
-            SELECT {key}, coalesce(s.version, 0) + 1 AS version,
-                   DATE '{day.isoformat()}' AS valid_from, t.late_capture AS valid_from_late,
-                   FALSE AS removed, {", ".join("t." + _ident(c) for c in new_tidy)}
-            FROM starts AS s JOIN today AS t USING ({key})
-            WHERE s.present
-            UNION ALL BY NAME
-            SELECT {key}, s.version + 1 AS version,
-                   DATE '{day.isoformat()}' AS valid_from, d.late AS valid_from_late,
-                   TRUE AS removed
-            FROM starts AS s LEFT JOIN day_late AS d USING (scheme)
-            WHERE NOT s.present
+    common = pl.concat(
+        [
+            pl.DataFrame(schema=frame.select(columns).schema)
+            for frame, columns in ((smallholders, new_tidy), (history, old_tidy))
+        ],
+        how="diagonal_relaxed",
+    ).schema
+
+    current = history.lazy().filter(pl.col("replaced_on").is_null())
+    today = smallholders.lazy().select(*KEY, _row_hash(tidy, common, new_tidy).alias("today_hash"))
+    pairs = current.select(
+        *KEY,
+        "version",
+        "removed",
+        pl.when(~pl.col("removed")).then(_row_hash(tidy, common, old_tidy)).alias("row_hash"),
+    ).join(today, on=KEY, how="full", coalesce=True)
+    present = pl.col("today_hash").is_not_null()
+    ends = pl.col("version").is_not_null() & pl.when(pl.col("removed")).then(present).otherwise(
+        ~present | (pl.col("today_hash") != pl.col("row_hash"))
+    )
+    starts = (
+        pairs.filter(ends | pl.col("version").is_null())
+        .select(*KEY, "version", ends.alias("ends"), present.alias("present"))
+        .collect()
+    )
+
+    # Close the current versions that end: only three columns change, the rest is shared.
+    closing = (
+        history.select(*KEY, "replaced_on")
+        .join(
+            starts.filter("ends").select(*KEY, pl.lit(True).alias("ends")),
+            on=KEY,
+            how="left",
+            maintain_order="left",
         )
-        SELECT {_select_history(tidy)} FROM merged
-        ORDER BY scheme, entity_smallholder_id, version
+        .select(pl.col("ends").fill_null(False) & pl.col("replaced_on").is_null())
+        .to_series()
+    )
+    late_before = pl.col("scheme").replace_strict(
+        dict(history_late), default=None, return_dtype=pl.Boolean
+    )
+    closed = history.with_columns(
+        pl.when(closing).then(pl.lit(before)).otherwise("valid_to").alias("valid_to"),
+        pl.when(closing).then(late_before).otherwise("valid_to_late").alias("valid_to_late"),
+        pl.when(closing).then(pl.lit(day)).otherwise("replaced_on").alias("replaced_on"),
+    )
+    opened = smallholders.join(starts.filter("present").select(*KEY, "version"), on=KEY).select(
+        *KEY,
+        (pl.col("version").fill_null(0) + 1).alias("version"),
+        pl.lit(day).alias("valid_from"),
+        pl.col("late_capture").alias("valid_from_late"),
+        pl.lit(False).alias("removed"),
+        *new_tidy,
+    )
+    day_late = smallholders.group_by("scheme").agg(
+        pl.col("late_capture").drop_nulls().first().alias("valid_from_late")
+    )
+    removals = (
+        starts.filter(~pl.col("present"))
+        .join(day_late, on="scheme", how="left")
+        .select(
+            *KEY,
+            (pl.col("version") + 1).alias("version"),
+            pl.lit(day).alias("valid_from"),
+            "valid_from_late",
+            pl.lit(True).alias("removed"),
+        )
+    )
+    merged = pl.concat([closed, opened, removals], how="diagonal_relaxed")
+    declared = curated_table(PLOT_HISTORY).schema
+    return merged.select(
+        *KEY, *(pl.col(name).cast(declared[name]) for name in _VERSION_NAMES), *tidy
+    ).sort(*KEY, "version")
+
+
+def _row_hash(tidy: Sequence[str], common: pl.Schema, present: Sequence[str]) -> pl.Expr:
+    """One hash over the ``tidy`` columns of a frame that has the ``present`` ones, each cast to
+    its ``common`` type across the two days (an absent column counts as null): equal values hash
+    alike whichever day sent them, even if a column's type or presence differs between the days.
     """
-    frames = {"_mspo_smallholders": smallholders, "_mspo_history": history}
-    return _run(conn, sql, frames)
+    return pl.struct(
+        pl.col(c).cast(common[c]) if c in present else pl.lit(None, common[c]).alias(c)
+        for c in tidy
+    ).hash(seed=0)
 
 
 def _select_history(tidy: Sequence[str]) -> str:

@@ -170,7 +170,6 @@ def fold(
     previous: str | None = None
     for partition in sorted(days):
         built[partition] = history.merge_history(
-            conn,
             history=built[previous] if previous else None,
             history_partition=previous,
             history_late=late_by_scheme(days[previous]) if previous else {},
@@ -247,7 +246,6 @@ def test_days_are_folded_in_date_order(conn: duckdb.DuckDBPyConnection) -> None:
     first = fold(conn, {"2026-11-02": DAYS["2026-11-02"]})["2026-11-02"]
     with pytest.raises(ValueError, match="days are folded in date order"):
         history.merge_history(
-            conn,
             history=first,
             history_partition="2026-11-02",
             history_late={},
@@ -256,13 +254,40 @@ def test_days_are_folded_in_date_order(conn: duckdb.DuckDBPyConnection) -> None:
         )
     with pytest.raises(ValueError, match="pass the previous history and its partition together"):
         history.merge_history(
-            conn,
             history=None,
             history_partition="2026-11-01",
             history_late={},
             smallholders=DAYS["2026-11-02"],
             partition="2026-11-02",
         )
+
+
+def test_a_column_retyped_or_added_between_days_changes_only_what_it_says() -> None:
+    """A pipeline upgrade may widen a column's type or add one: equal values are the same
+    version whatever their type, and an added column that is null says nothing new."""
+    first = day("2026-11-01", [S1, S2])
+    second = day("2026-11-02", [S1, S2]).with_columns(
+        pl.col("certified_area").cast(pl.Float32),  # the same values, narrower
+        pl.when(pl.col("entity_smallholder_id") == 2)
+        .then(pl.lit("MSPO-2"))
+        .otherwise(None)
+        .alias("cert_no"),  # new: null for plot 1, a value for plot 2
+    )
+    old = history.merge_history(
+        history=None, history_partition=None, history_late={}, smallholders=first,
+        partition="2026-11-01",
+    )  # fmt: skip
+    new = history.merge_history(
+        history=old, history_partition="2026-11-01", history_late={"SPOC": False},
+        smallholders=second, partition="2026-11-02",
+    )  # fmt: skip
+    assert new.columns[-1] == "cert_no"
+    versions = new.select("entity_smallholder_id", "version", "replaced_on", "cert_no")
+    assert versions.rows() == [
+        (1, 1, None, None),  # unchanged: still its first version
+        (2, 1, D("2026-11-02"), None),
+        (2, 2, None, "MSPO-2"),
+    ]
 
 
 def test_history_of_full_smallholders_frames(conn: duckdb.DuckDBPyConnection) -> None:
