@@ -17,7 +17,7 @@ from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.records import JSON_TEXT_FIELDS, BadResponseError, read_records
 from mspo_pipeline.lib.resources import CaptureSettings, MspoApi
 from mspo_pipeline.lib.schemas import table_schema
-from mspo_pipeline.lib.ui_metadata import frame_metadata
+from mspo_pipeline.lib.ui_metadata import PREVIEW_ROWS, frame_metadata
 
 RAW_GROUP = "raw"
 
@@ -38,7 +38,7 @@ def _snapshot_metadata(endpoint: Endpoint, frame: pl.DataFrame) -> dict:
 
 def _reuse_stored(
     context: dg.AssetExecutionContext, endpoint: Endpoint, root: str
-) -> dg.Output[pl.DataFrame] | None:
+) -> dg.Output[pl.DataFrame | None] | None:
     """Keep a stored snapshot of a day that is over: the API can only offer a later one now."""
     partition = context.partition_key
     if not is_past(partition):
@@ -48,7 +48,9 @@ def _reuse_stored(
         provenance = storage.read_provenance(path)
     except FileNotFoundError:
         return None
-    frame = storage.read_parquet(storage.as_upath(path))
+    # Only the preview's rows: the typed step reads the day whole, once. The row count comes
+    # from the footer (the IO manager adds it when it keeps the file).
+    head = storage.read_head(storage.as_upath(path), PREVIEW_ROWS)
     # Typed as a fresh capture's (bool, int), not the footer's text: the UI plots them.
     capture = stored_capture(provenance, partition)
     context.log.info(
@@ -56,14 +58,11 @@ def _reuse_stored(
         f"{capture['captured_at']} (late_capture={capture.get('late_capture', 'unknown')}); the "
         "API can only serve a later one now, so the stored snapshot is kept and not re-fetched"
     )
+    metadata = _snapshot_metadata(endpoint, head)
+    del metadata["dagster/row_count"]  # the head's, not the file's
     return dg.Output(
-        frame,
-        metadata={
-            storage.REUSE_EXISTING: True,
-            "reused_snapshot": True,
-            **capture,
-            **_snapshot_metadata(endpoint, frame),
-        },
+        None,
+        metadata={storage.REUSE_EXISTING: True, "reused_snapshot": True, **capture, **metadata},
     )
 
 
@@ -94,7 +93,7 @@ def build_raw_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         mspo_api: MspoApi,
         io_manager: dg.ResourceParam[ParquetUPathIOManager],
         capture_settings: CaptureSettings,
-    ) -> dg.Output[pl.DataFrame]:
+    ) -> dg.Output[pl.DataFrame | None]:
         reused = _reuse_stored(context, endpoint, io_manager.root)
         if reused is not None:
             return reused

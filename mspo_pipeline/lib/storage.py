@@ -227,6 +227,18 @@ def read_parquet(path: UPath, columns: Sequence[str] | None = None) -> pl.DataFr
         return _read_columns(temp, columns, memory_map=False)
 
 
+def read_head(path: UPath, rows: int) -> pl.DataFrame:
+    """The first ``rows`` rows of a stored file, for a preview: the rest is not decoded (a
+    ``gs://`` object is still fetched whole, into a temporary file as ``read_parquet`` does)."""
+    if is_local(path):
+        return pl.read_parquet(Path(path.path), n_rows=rows)
+    if not path.exists():
+        raise FileNotFoundError(f"no Parquet object at {path}")
+    with _local_temp(None) as temp:
+        path.fs.get_file(path.path, str(temp))
+        return pl.read_parquet(temp, n_rows=rows, memory_map=False)
+
+
 def _read_columns(
     file: Path, columns: Sequence[str] | None, *, memory_map: bool = True
 ) -> pl.DataFrame:

@@ -16,6 +16,7 @@ import pytest
 from mspo_pipeline.emulator.server import EmulatorServer
 from mspo_pipeline.lib import storage
 from mspo_pipeline.lib.catalog import ENDPOINTS
+from mspo_pipeline.lib.ui_metadata import PREVIEW_ROWS
 from mspo_pipeline_tests import pipeline
 
 PINNED = dt.date(2026, 11, 20)
@@ -216,6 +217,12 @@ def test_on_time_snapshot_is_not_overwritten_by_a_backfill(
     assert str(facts["source_url"]).endswith("/api/spoc/get-spoc-list-public?page=1&pageSize=10")
     assert stored.read_bytes() == on_time
     assert not any("get-spoc-list-public" in line for line in emulator.request_lines[before:])
+    # The UI shows the stored day whole (its rows from the footer), though only the preview's
+    # rows were read.
+    kept = pl.read_parquet(stored)
+    assert metadata["dagster/row_count"].value == kept.height > PREVIEW_ROWS
+    assert metadata["dagster/column_schema"].value.columns[0].name == kept.columns[0]
+    assert str(kept.row(0)[0]) in metadata["preview"].value
 
 
 def test_an_unknown_new_field_is_kept(emulator: EmulatorServer, data_root: Path) -> None:
