@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
+from unittest import mock
 
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from mspo_pipeline.lib import curated
@@ -763,3 +766,61 @@ def test_changes_name_a_frame_without_capture_columns(
         partition="2026-11-20",
     )
     assert_frame_equal(restored, day1)
+
+
+def _edited(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Another value of ``column``'s type (a null becomes one)."""
+    value = pl.col(column)
+    if dtype == pl.String:
+        return value.fill_null("") + "x"
+    if dtype == pl.Boolean:
+        return ~value.fill_null(False)
+    if dtype.is_temporal():
+        return value.fill_null(pl.lit(dt.date(2026, 1, 1)).cast(dtype)).dt.offset_by("1d")
+    return value.fill_null(0) + 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 16),  # the day's 17 plots
+            st.one_of(
+                st.just("deleted"),  # liveness: as likely as all the rest together
+                st.sampled_from([*curated.CHANGE_COLUMNS, "flag_gps_zero"]),
+            ),
+            st.booleans(),  # to null, or to another value
+        ),
+        max_size=8,
+    ),
+    dropped=st.sets(st.integers(0, 16), max_size=3),
+)
+@example(edits=[(0, "deleted", False), (13, "deleted", False)], dropped=set())
+def test_comparing_only_plots_that_differ_loses_no_change(
+    edits: list[tuple[int, str, bool]], dropped: set[int]
+) -> None:
+    """``changes`` compares in full only the plots whose compared values or liveness differ:
+    on any edits, its rows are those of the full comparison of every plot."""
+    with duckdb.connect() as conn:
+        before = build_smallholders(conn, frames(SPOC_DAY1, OSH_DAY1, GM_DAY1), "2026-11-20")
+        row = pl.int_range(pl.len())
+        now = before.with_columns(partition_date=pl.lit(dt.date(2026, 11, 21)))
+        for index, column, to_null in edits:
+            dtype = now.schema[column]
+            new = pl.lit(None, dtype) if to_null else _edited(column, dtype)
+            now = now.with_columns(pl.when(row == index).then(new).otherwise(column).alias(column))
+        now = now.filter(~row.is_in(list(dropped)))
+
+        def compare() -> pl.DataFrame:
+            return curated.changes(
+                conn,
+                current=now,
+                previous=before,
+                current_partition="2026-11-21",
+                previous_partition="2026-11-20",
+            )
+
+        found = compare()
+        nobody_quiet = pl.DataFrame(schema={k: before.schema[k] for k in curated.KEY})
+        with mock.patch.object(curated, "_quiet_plots", return_value=nobody_quiet):
+            assert_frame_equal(found, compare())
