@@ -1,8 +1,9 @@
 """The curated layer: geography, smallholders, certification summary, changes and plot history.
 
 The assets are thin wrappers around ``lib/curated.py`` (SQL on DuckDB over the validated frames
-the IO manager loaded, handed over as Arrow) that add what the UI needs: row and flag counts,
-column schemas, previews, and for ``changes`` which partition it compared against.
+the IO manager loaded, handed over as Arrow) and ``lib/history.py`` (polars) that add what the UI
+needs: row and flag counts, column schemas, previews, and for ``changes`` which partition it
+compared against.
 
 How ``changes`` finds its baseline: it lists the partitions of ``curated/smallholders`` that
 have a file in the store (the IO manager's root) and takes the newest one before its own day.
