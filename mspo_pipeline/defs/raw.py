@@ -50,7 +50,7 @@ def _reuse_stored(
         return None
     # Only the preview's rows: the typed step reads the day whole, once. The row count comes
     # from the footer (the IO manager adds it when it keeps the file).
-    head = storage.read_head(storage.as_upath(path), PREVIEW_ROWS)
+    head = storage.read_parquet(storage.as_upath(path), rows=PREVIEW_ROWS)
     # Typed as a fresh capture's (bool, int), not the footer's text: the UI plots them.
     capture = stored_capture(provenance, partition)
     context.log.info(

@@ -214,39 +214,33 @@ def write_bytes_atomic(data: bytes, path: UPath) -> None:
         temp.replace(target)
 
 
-def read_parquet(path: UPath, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """The file (or those of ``columns`` it has) as an eager frame; a ``gs://`` object is
-    streamed to a temporary file first, so its bytes are never held in Python (polars
-    memory-maps the local copy)."""
+def read_parquet(
+    path: UPath, columns: Sequence[str] | None = None, *, rows: int | None = None
+) -> pl.DataFrame:
+    """The file (or those of ``columns`` it has; only its first ``rows``, if given, the rest
+    not decoded) as an eager frame; a ``gs://`` object is streamed to a temporary file first,
+    so its bytes are never held in Python (polars memory-maps the local copy)."""
     if is_local(path):
-        return _read_columns(Path(path.path), columns)
+        return _read_columns(Path(path.path), columns, rows=rows)
     if not path.exists():
         raise FileNotFoundError(f"no Parquet object at {path}")
     with _local_temp(None) as temp:
         path.fs.get_file(path.path, str(temp))
-        return _read_columns(temp, columns, memory_map=False)
-
-
-def read_head(path: UPath, rows: int) -> pl.DataFrame:
-    """The first ``rows`` rows of a stored file, for a preview: the rest is not decoded (a
-    ``gs://`` object is still fetched whole, into a temporary file as ``read_parquet`` does)."""
-    if is_local(path):
-        return pl.read_parquet(Path(path.path), n_rows=rows)
-    if not path.exists():
-        raise FileNotFoundError(f"no Parquet object at {path}")
-    with _local_temp(None) as temp:
-        path.fs.get_file(path.path, str(temp))
-        return pl.read_parquet(temp, n_rows=rows, memory_map=False)
+        return _read_columns(temp, columns, memory_map=False, rows=rows)
 
 
 def _read_columns(
-    file: Path, columns: Sequence[str] | None, *, memory_map: bool = True
+    file: Path,
+    columns: Sequence[str] | None,
+    *,
+    memory_map: bool = True,
+    rows: int | None = None,
 ) -> pl.DataFrame:
     if columns is None:
-        return pl.read_parquet(file, memory_map=memory_map)
+        return pl.read_parquet(file, memory_map=memory_map, n_rows=rows)
     present = pl.read_parquet_schema(file)  # a day's file may lack a field the API dropped
     kept = [column for column in columns if column in present]
-    return pl.read_parquet(file, columns=kept, memory_map=memory_map)
+    return pl.read_parquet(file, columns=kept, memory_map=memory_map, n_rows=rows)
 
 
 def rejected_body_path(root: str, endpoint: str, partition_key: str, captured_at: datetime) -> str:
