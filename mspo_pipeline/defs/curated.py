@@ -31,6 +31,7 @@ that knows when the API answered.
 """
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import dagster as dg
@@ -47,7 +48,7 @@ from mspo_pipeline.lib.tables import PLOT_HISTORY
 from mspo_pipeline.lib.ui_metadata import curated_columns, curated_metadata, flag_counts, preview
 
 CURATED_GROUP = "curated"
-CURATED_KINDS = {"duckdb", "polars", "parquet"}
+CURATED_KINDS = frozenset({"duckdb", "polars", "parquet"})
 GEOGRAPHY_KEY = dg.AssetKey(["curated", "geography"])
 SMALLHOLDERS_KEY = dg.AssetKey(["curated", "smallholders"])
 SUMMARY_KEY = dg.AssetKey(["curated", "certification_summary"])
@@ -61,11 +62,13 @@ NO_BASELINE = "none: first partition"
 """``compared_with`` when no earlier partition of ``curated/smallholders`` is stored."""
 
 
-def _common(key: dg.AssetKey, description: str) -> dict[str, Any]:
+def _common(
+    key: dg.AssetKey, description: str, kinds: AbstractSet[str] = CURATED_KINDS
+) -> dict[str, Any]:
     return {
         "key": key,
         "group_name": CURATED_GROUP,
-        "kinds": CURATED_KINDS,
+        "kinds": kinds,
         "partitions_def": daily_partitions,
         "description": description,
         "metadata": curated_columns(key.path[-1]),
@@ -361,19 +364,17 @@ def _history_chain(
 
 
 @dg.asset(
-    **{
-        **_common(
-            HISTORY_KEY,
-            "One row per plot and version: a version is a run of captured days over which the "
-            "plot's columns in curated/smallholders did not change. `valid_from`/`valid_to` "
-            "(first and last partition day seen, inclusive; `valid_to` null while current), "
-            "`replaced_on` (the day the next version or the removal was first seen), "
-            "`valid_from_late`/`valid_to_late` (that day was a late capture), `removed` (the plot "
-            "left the register). Built from the previous stored day's history and this day's "
-            "smallholders; the newest partition holds the whole history, sorted by plot.",
-        ),
-        "kinds": {"polars", "parquet"},  # merged in polars: no DuckDB here
-    },
+    **_common(
+        HISTORY_KEY,
+        "One row per plot and version: a version is a run of captured days over which the "
+        "plot's columns in curated/smallholders did not change. `valid_from`/`valid_to` "
+        "(first and last partition day seen, inclusive; `valid_to` null while current), "
+        "`replaced_on` (the day the next version or the removal was first seen), "
+        "`valid_from_late`/`valid_to_late` (that day was a late capture), `removed` (the plot "
+        "left the register). Built from the previous stored day's history and this day's "
+        "smallholders; the newest partition holds the whole history, sorted by plot.",
+        kinds={"polars", "parquet"},  # merged in polars: no DuckDB here
+    ),
     ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
     deps=[
         # Orders a backfill day after day and marks a day stale when a day before it is filled

@@ -214,27 +214,32 @@ def write_bytes_atomic(data: bytes, path: UPath) -> None:
         temp.replace(target)
 
 
-def read_parquet(
-    path: UPath, columns: Sequence[str] | None = None, *, rows: int | None = None
-) -> pl.DataFrame:
-    """The file (or those of ``columns`` it has; only its first ``rows``, if given, the rest
-    not decoded) as an eager frame; a ``gs://`` object is streamed to a temporary file first,
-    so its bytes are never held in Python (polars memory-maps the local copy)."""
+@contextmanager
+def _readable(path: UPath) -> Iterator[tuple[Path, bool]]:
+    """A local file with ``path``'s bytes, and whether polars may memory-map it: the file
+    itself, or a ``gs://`` object streamed to a temporary file (removed afterwards), so its
+    bytes are never held in Python."""
     if is_local(path):
-        return _read_columns(Path(path.path), columns, rows=rows)
+        yield Path(path.path), True
+        return
     if not path.exists():
         raise FileNotFoundError(f"no Parquet object at {path}")
     with _local_temp(None) as temp:
         path.fs.get_file(path.path, str(temp))
-        return _read_columns(temp, columns, memory_map=False, rows=rows)
+        yield temp, False
+
+
+def read_parquet(
+    path: UPath, columns: Sequence[str] | None = None, *, rows: int | None = None
+) -> pl.DataFrame:
+    """The file (or those of ``columns`` it has; only its first ``rows``, if given, the rest
+    not decoded) as an eager frame."""
+    with _readable(path) as (file, memory_map):
+        return _read_columns(file, columns, memory_map=memory_map, rows=rows)
 
 
 def _read_columns(
-    file: Path,
-    columns: Sequence[str] | None,
-    *,
-    memory_map: bool = True,
-    rows: int | None = None,
+    file: Path, columns: Sequence[str] | None, *, memory_map: bool, rows: int | None = None
 ) -> pl.DataFrame:
     if columns is None:
         return pl.read_parquet(file, memory_map=memory_map, n_rows=rows)
@@ -276,22 +281,10 @@ def read_stored(
     path: UPath, *, digest: bool, columns: Sequence[str] | None = None
 ) -> tuple[pl.DataFrame, dict[str, str], str | None]:
     """A stored file's frame (only those of ``columns`` it has, if given), its provenance and
-    (with ``digest``) its SHA-256, reading a ``gs://`` object once (into a temporary file, as
-    ``read_parquet`` does)."""
-    if is_local(path):
-        return _read_local(Path(path.path), digest=digest, columns=columns)
-    if not path.exists():
-        raise FileNotFoundError(f"no Parquet object at {path}")
-    with _local_temp(None) as temp:
-        path.fs.get_file(path.path, str(temp))
-        return _read_local(temp, digest=digest, columns=columns, memory_map=False)
-
-
-def _read_local(
-    file: Path, *, digest: bool, columns: Sequence[str] | None, memory_map: bool = True
-) -> tuple[pl.DataFrame, dict[str, str], str | None]:
-    frame = _read_columns(file, columns, memory_map=memory_map)
-    return frame, read_provenance(file), file_sha256(file) if digest else None
+    (with ``digest``) its SHA-256, reading a ``gs://`` object once."""
+    with _readable(path) as (file, memory_map):
+        frame = _read_columns(file, columns, memory_map=memory_map)
+        return frame, read_provenance(file), file_sha256(file) if digest else None
 
 
 def parquet_facts(path: UPath) -> tuple[int, int]:
