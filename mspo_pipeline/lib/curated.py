@@ -48,9 +48,9 @@ import polars as pl
 from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.late_capture import stored_capture
 from mspo_pipeline.lib.schemas import (
+    REFERENCE_FLAGS,
     REGISTER_TABLES,
     SOFT_FLAGS,
-    UTC_DATETIME,
     curated_table,
     register_columns,
 )
@@ -70,32 +70,21 @@ them (the same plot on the next day is the same version)."""
 _SOFT_FLAGS = tuple(flag.name for flag in SOFT_FLAGS)
 _GPS_FLAGS = tuple(name for name in _SOFT_FLAGS if name.startswith("flag_gps_"))
 
-_SQL_TYPES: Mapping[pl.DataType, str] = {
-    pl.Int64(): "BIGINT",
-    pl.Int32(): "INTEGER",
-    pl.Float64(): "DOUBLE",
-    pl.String(): "VARCHAR",
-    pl.Boolean(): "BOOLEAN",
-    UTC_DATETIME: "TIMESTAMPTZ",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class _Column:
     name: str
-    sql_type: str
+    dtype: pl.DataType
     schemes: frozenset[str]
     """The schemes whose validated table has this column."""
 
 
 def _source_columns() -> tuple[_Column, ...]:
-    """The registers' aligned tidy columns (``schemas.register_columns``) with their SQL types,
-    then the soft flags all three carry."""
-    aligned = tuple(
-        _Column(r.column.name, _SQL_TYPES[r.column.dtype], r.schemes) for r in register_columns()
-    )
+    """The registers' aligned tidy columns (``schemas.register_columns``), then the soft flags
+    all three carry."""
+    aligned = tuple(_Column(r.column.name, r.column.dtype, r.schemes) for r in register_columns())
     every_scheme = frozenset(REGISTER_TABLES)
-    return (*aligned, *(_Column(flag, "BOOLEAN", every_scheme) for flag in _SOFT_FLAGS))
+    return (*aligned, *(_Column(flag, pl.Boolean(), every_scheme) for flag in _SOFT_FLAGS))
 
 
 _SOURCE_COLUMNS = _source_columns()
@@ -272,10 +261,10 @@ def geography(
         return conn.sql(sql).pl()
 
 
-def _scheme_select(scheme: str, view: str, frame: pl.DataFrame, partition: str) -> str:
-    """One register's rows in the aligned column order, with NULL where it has no such column."""
-    expected = [c for c in _SOURCE_COLUMNS if scheme in c.schemes]
-    missing = [c.name for c in expected if c.name not in frame.columns]
+def _aligned(scheme: str, frame: pl.DataFrame, partition: str) -> pl.DataFrame:
+    """One register's rows in the aligned columns and types, null where it has no such column
+    (but ``deleted`` false: a listed OSH plot is live)."""
+    missing = [c.name for c in _SOURCE_COLUMNS if scheme in c.schemes and c.name not in frame]
     if missing:
         raise ValueError(
             f"validated {scheme} smallholders for partition {partition} lack the columns "
@@ -283,23 +272,15 @@ def _scheme_select(scheme: str, view: str, frame: pl.DataFrame, partition: str) 
             "contract: rebuild typed and validated for this partition, or update "
             "mspo_pipeline/lib/curated.py"
         )
-    items = []
-    for column in _SOURCE_COLUMNS:
-        if scheme in column.schemes:
-            items.append(f"{column.name}::{column.sql_type} AS {column.name}")
-        elif column.name == "deleted":
-            items.append("FALSE AS deleted")
-        else:
-            items.append(f"NULL::{column.sql_type} AS {column.name}")
-    return f"SELECT '{scheme}' AS scheme, {', '.join(items)} FROM {view}"
-
-
-def _curated_column(column: _Column) -> str:
-    """The canonical name next to the row's own text for names, the row's value otherwise."""
-    if column.name in _CANONICAL:
-        alias = _CANONICAL[column.name]
-        return f"{alias}.{column.name}, s.{column.name} AS {column.name}_reported"
-    return f"s.{column.name}"
+    return frame.select(
+        pl.lit(scheme).alias("scheme"),
+        *(
+            pl.col(c.name).cast(c.dtype)
+            if scheme in c.schemes
+            else pl.lit(False if c.name == "deleted" else None, dtype=c.dtype).alias(c.name)
+            for c in _SOURCE_COLUMNS
+        ),
+    )
 
 
 def _mismatch(name: str, alias: str) -> str:
@@ -313,6 +294,69 @@ def _mismatch(name: str, alias: str) -> str:
         f"coalesce(s.{name}_id IS NOT NULL AND {row} IS NOT NULL "
         f"AND lower(trim({row})) <> lower(trim({ref})), {row} IS NOT NULL)"
     )
+
+
+_ROW = "__mspo_row"
+"""A plot's row number in the three registers stacked: how the lookups find their row."""
+_LOOKED_UP = ("zone_id", "state_id", "daerah_id", "spoc_code", *_CANONICAL)
+"""What the reference lookups read of a plot."""
+
+
+def _reference_lookups(
+    conn: duckdb.DuckDBPyConnection, plots: pl.DataFrame, geography: pl.DataFrame
+) -> pl.DataFrame:
+    """Per plot, in ``(scheme, entity_smallholder_id)`` order: its row number, the canonical
+    names of its ids (``canonical_<name>``) and the reference flags.
+
+    Only the columns the lookups read go to DuckDB, and only what they find comes back: the
+    plots' other columns never pass through it (at full scale the whole table through the join
+    took about 650 MB more; these few columns, a tenth of that).
+    """
+    canonical = ",\n            ".join(
+        f"{alias}.{name} AS canonical_{name}" for name, alias in _CANONICAL.items()
+    )
+    sql = f"""
+        WITH zones AS (
+            SELECT DISTINCT zone_id, zone FROM _mspo_geography WHERE zone_id IS NOT NULL
+        ),
+        states AS (
+            SELECT DISTINCT state_id, state FROM _mspo_geography WHERE state_id IS NOT NULL
+        ),
+        zone_states AS (
+            SELECT DISTINCT zone_id, state_id FROM _mspo_geography
+            WHERE zone_id IS NOT NULL AND state_id IS NOT NULL
+        ),
+        zone_spocs AS (
+            SELECT DISTINCT zone_id, unnest(spoc_codes) AS spoc_code
+            FROM _mspo_geography WHERE zone_id IS NOT NULL
+        ),
+        districts AS (
+            SELECT DISTINCT state_id, d.daerah_id, d.daerah
+            FROM (SELECT state_id, unnest(districts) AS d FROM _mspo_geography)
+        )
+        SELECT
+            s.{_ROW},
+            {canonical},
+            {_mismatch("zone", "z")} AS zone_mismatch,
+            {_mismatch("state", "st")} AS state_mismatch,
+            s.zone_id IS NOT NULL AND s.state_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM zone_states AS zs
+                WHERE zs.zone_id = s.zone_id AND zs.state_id = s.state_id
+            ) AS state_not_in_zone,
+            s.spoc_code IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM zone_spocs AS sc
+                WHERE sc.zone_id = s.zone_id AND sc.spoc_code = s.spoc_code
+            ) AS unknown_spoc_code,
+            s.daerah_id IS NOT NULL AND d.daerah_id IS NULL AS unknown_daerah
+        FROM _mspo_plots AS s
+        LEFT JOIN zones AS z USING (zone_id)
+        LEFT JOIN states AS st USING (state_id)
+        LEFT JOIN districts AS d ON d.daerah_id = s.daerah_id AND d.state_id = s.state_id
+        ORDER BY s.scheme, s.entity_smallholder_id
+    """
+    looked_up = plots.select(_ROW, *KEY, *_LOOKED_UP)
+    with _views(conn, {"_mspo_plots": looked_up, "_mspo_geography": geography}):
+        return conn.sql(sql).pl()
 
 
 def smallholders(
@@ -332,59 +376,40 @@ def smallholders(
     becomes the ``snapshot_date`` and ``late_capture`` columns. Raises ``ValueError`` if a
     register lacks a contract column, if a scheme has no capture, or if ``(scheme,
     entity_smallholder_id)`` is not unique (a duplicate plot would make ``changes`` ambiguous).
+
+    The registers are stacked in polars; DuckDB joins them to the references
+    (``_reference_lookups``), and its answer, row numbers in key order, puts the stack in
+    order.
     """
-    day = partition_date(partition)
-    union = "\nUNION ALL\n".join(
-        _scheme_select(scheme, f"_mspo_{scheme.lower()}", frame, partition)
-        for scheme, frame in (("SPOC", spoc), ("OSH", osh), ("GM", gm))
+    plots = pl.concat(
+        [
+            _aligned(scheme, frame, partition)
+            for scheme, frame in (("SPOC", spoc), ("OSH", osh), ("GM", gm))
+        ],
+        rechunk=False,
+    ).with_row_index(_ROW)
+    lookups = _reference_lookups(conn, plots, geography)
+    ordered = plots.select(pl.all().gather(lookups.get_column(_ROW))).hstack(
+        lookups.drop(_ROW).get_columns()
     )
-    columns = ",\n            ".join(
-        _curated_column(c) for c in _SOURCE_COLUMNS if not c.name.startswith("flag_")
+
+    def curated_column(column: _Column) -> list[pl.Expr]:
+        """The canonical name next to the row's own text for names, the row's value otherwise."""
+        if column.name in _CANONICAL:
+            return [
+                pl.col(f"canonical_{column.name}").alias(column.name),
+                pl.col(column.name).alias(f"{column.name}_reported"),
+            ]
+        return [pl.col(column.name)]
+
+    result = ordered.select(
+        pl.lit(partition_date(partition)).alias("partition_date"),
+        "scheme",
+        *(e for c in _SOURCE_COLUMNS if not c.name.startswith("flag_") for e in curated_column(c)),
+        pl.any_horizontal(_GPS_FLAGS).not_().alias("gps_usable"),
+        *_SOFT_FLAGS,
+        *REFERENCE_FLAGS,
     )
-    sql = f"""
-        WITH plots AS ({union}),
-        zones AS (SELECT DISTINCT zone_id, zone FROM _mspo_geography WHERE zone_id IS NOT NULL),
-        states AS (
-            SELECT DISTINCT state_id, state FROM _mspo_geography WHERE state_id IS NOT NULL
-        ),
-        zone_states AS (
-            SELECT DISTINCT zone_id, state_id FROM _mspo_geography
-            WHERE zone_id IS NOT NULL AND state_id IS NOT NULL
-        ),
-        zone_spocs AS (
-            SELECT DISTINCT zone_id, unnest(spoc_codes) AS spoc_code
-            FROM _mspo_geography WHERE zone_id IS NOT NULL
-        ),
-        districts AS (
-            SELECT DISTINCT state_id, d.daerah_id, d.daerah
-            FROM (SELECT state_id, unnest(districts) AS d FROM _mspo_geography)
-        )
-        SELECT
-            DATE '{day.isoformat()}' AS partition_date,
-            s.scheme,
-            {columns},
-            NOT ({" OR ".join(f"s.{f}" for f in _GPS_FLAGS)}) AS gps_usable,
-            {", ".join(f"s.{f}" for f in _SOFT_FLAGS)},
-            {_mismatch("zone", "z")} AS zone_mismatch,
-            {_mismatch("state", "st")} AS state_mismatch,
-            s.zone_id IS NOT NULL AND s.state_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM zone_states AS zs
-                WHERE zs.zone_id = s.zone_id AND zs.state_id = s.state_id
-            ) AS state_not_in_zone,
-            s.spoc_code IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM zone_spocs AS sc
-                WHERE sc.zone_id = s.zone_id AND sc.spoc_code = s.spoc_code
-            ) AS unknown_spoc_code,
-            s.daerah_id IS NOT NULL AND d.daerah_id IS NULL AS unknown_daerah
-        FROM plots AS s
-        LEFT JOIN zones AS z USING (zone_id)
-        LEFT JOIN states AS st USING (state_id)
-        LEFT JOIN districts AS d ON d.daerah_id = s.daerah_id AND d.state_id = s.state_id
-        ORDER BY s.scheme, s.entity_smallholder_id
-    """
-    frames = {"_mspo_spoc": spoc, "_mspo_osh": osh, "_mspo_gm": gm, "_mspo_geography": geography}
-    with _views(conn, frames):
-        result = conn.sql(sql).pl()
     _check_unique(result, partition)
     return with_captures(result, captures, partition=partition)
 
