@@ -264,7 +264,8 @@ def run_map(data_root: str, day: dt.date | None, output_dir: Path) -> int:
         cells = None
         if hex_files:
             cells = conn.sql(
-                f"SELECT h3_cell, plots FROM {PLOTS_HEX} WHERE partition_date = $day",
+                f"SELECT h3_cell, plots, geometry::BLOB AS geometry FROM {PLOTS_HEX} "
+                "WHERE partition_date = $day",
                 params={"day": chosen},
             ).pl()
     output_dir.mkdir(parents=True, exist_ok=True)

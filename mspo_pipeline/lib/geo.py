@@ -26,7 +26,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from mspo_pipeline.lib.geojson import counter_clockwise
 from mspo_pipeline.lib.schemas import CERT_STATUSES, EUDR_MIN_DECIMALS, EUDR_POINT_MAX_HA
 
 GEOMETRY = "geometry"
@@ -119,13 +118,76 @@ def wkb_points(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> pa.Array:
     return pa.compute.if_else(mask, pa.scalar(None, pa.binary()), points)
 
 
-def wkb_polygon(ring: Sequence[tuple[float, float]]) -> bytes:
-    """A little-endian WKB polygon of one exterior ring of (x, y), closed and counter-clockwise
-    (RFC 7946's right-hand rule, GeoParquet's ``orientation``)."""
-    points = counter_clockwise(ring)
-    coordinates = np.asarray(points, dtype="<f8")
-    header = np.array([1], "u1").tobytes() + np.array([3, 1, len(points)], "<u4").tobytes()
-    return header + coordinates.tobytes()
+@dataclass(frozen=True, slots=True)
+class Rings:
+    """Polygons' exterior rings of (longitude, latitude) points, closed and counter-clockwise
+    (RFC 7946's right-hand rule, GeoParquet's ``orientation``), grouped by length so that each
+    group is one array and is encoded or measured without a Python loop per polygon."""
+
+    groups: tuple[tuple[np.ndarray, np.ndarray], ...]
+    """``(positions, points)``: which polygons, and their rings as an (n, length, 2) array."""
+    count: int
+
+    def wkb(self) -> list[bytes]:
+        """Each polygon as little-endian WKB of its one ring, in position order."""
+        polygons = [b""] * self.count
+        for positions, points in self.groups:
+            length = points.shape[1]
+            header = np.frombuffer(
+                np.array([1], "u1").tobytes() + np.array([3, 1, length], "<u4").tobytes(), "u1"
+            )
+            records = np.empty((len(positions), header.size + length * 16), dtype="u1")
+            records[:, : header.size] = header
+            records[:, header.size :] = points.astype("<f8").reshape(len(positions), -1).view("u1")
+            size, data = records.shape[1], records.tobytes()
+            for row, position in enumerate(positions.tolist()):
+                polygons[position] = data[row * size : (row + 1) * size]
+        return polygons
+
+    def extents(self) -> pl.Series:
+        """Each polygon's ``bbox`` struct (xmin, ymin, xmax, ymax), in position order."""
+        edges = np.empty((self.count, 4))
+        for positions, points in self.groups:
+            edges[positions, :2] = points.min(axis=1)
+            edges[positions, 2:] = points.max(axis=1)
+        return pl.DataFrame(edges, schema=list(_EDGES), orient="row").to_struct(BBOX)
+
+
+_EDGES = ("xmin", "ymin", "xmax", "ymax")
+
+
+def cell_rings(cells: Sequence[str]) -> Rings:
+    """H3 cells' boundaries as ``Rings``. A cell has 6 vertices (a pentagon 5), more where it
+    crosses an icosahedron edge, so a few cells of a day fall in groups of their own."""
+    import h3
+
+    boundaries = [h3.cell_to_boundary(cell) for cell in cells]
+    lengths = np.fromiter(map(len, boundaries), dtype=np.int64, count=len(boundaries))
+    groups = []
+    for length in np.unique(lengths).tolist():
+        positions = np.flatnonzero(lengths == length)
+        points = np.array([boundaries[p] for p in positions.tolist()], dtype="f8")[..., ::-1]
+        closed = np.concatenate([points, points[:, :1]], axis=1)
+        x, y = closed[..., 0], closed[..., 1]
+        clockwise = (x[:, :-1] * y[:, 1:] - x[:, 1:] * y[:, :-1]).sum(axis=1) < 0
+        closed[clockwise] = closed[clockwise, ::-1]
+        groups.append((positions, closed))
+    return Rings(tuple(groups), len(boundaries))
+
+
+def padded_rings(polygons: pl.Series) -> np.ndarray:
+    """One-ring WKB polygons (``Rings.wkb``) as one (polygons, most points, 2) array, a shorter
+    ring padded with its last point (a zero-length edge draws nothing): the form matplotlib's
+    ``PolyCollection`` takes without a Python loop per polygon."""
+    rings = [
+        np.frombuffer(polygon, dtype="<f8", offset=13).reshape(-1, 2)
+        for polygon in polygons.to_list()
+    ]
+    padded = np.empty((len(rings), max(map(len, rings), default=0), 2))
+    for row, ring in enumerate(rings):
+        padded[row, : len(ring)] = ring
+        padded[row, len(ring) :] = ring[-1]
+    return padded
 
 
 def _extent(frame: pl.DataFrame) -> list[float] | None:
@@ -189,6 +251,7 @@ def plots_hex(geo: pl.DataFrame, *, resolution: int, min_plots: int) -> HexCells
     """Plots, hectares and statuses per H3 cell at ``resolution``; cells with fewer than
     ``min_plots`` plots are left out (and counted)."""
     import h3
+    from h3.api import basic_int
 
     if not 0 <= resolution <= 15:
         raise ValueError(f"H3 resolution {resolution} is not 0..15")
@@ -197,8 +260,9 @@ def plots_hex(geo: pl.DataFrame, *, resolution: int, min_plots: int) -> HexCells
             f"the smallest publishable cell must hold at least 1 plot, not {min_plots}"
         )
     located = geo.select(HEX_INPUT).filter(pl.col("gps_usable") & pl.col("deleted").not_())
+    # Each plot's cell as an integer (faster than as text), the text of each cell once.
     cells = [
-        h3.latlng_to_cell(lat, long, resolution)
+        basic_int.latlng_to_cell(lat, long, resolution)
         for lat, long in zip(
             located.get_column("gps_coordinate_lat").to_list(),
             located.get_column("gps_coordinate_long").to_list(),
@@ -207,7 +271,7 @@ def plots_hex(geo: pl.DataFrame, *, resolution: int, min_plots: int) -> HexCells
     ]
     status = pl.col("cert_status")
     counts = (
-        located.with_columns(pl.Series("h3_cell", cells, dtype=pl.String))
+        located.with_columns(pl.Series("h3_cell", cells, dtype=pl.UInt64))
         .group_by("partition_date", "h3_cell")
         .agg(
             pl.len().cast(pl.Int64).alias("plots"),
@@ -218,22 +282,22 @@ def plots_hex(geo: pl.DataFrame, *, resolution: int, min_plots: int) -> HexCells
             pl.col("planted_area").sum().alias("planted_ha"),
             pl.col("certified_area").sum().alias("certified_ha"),
         )
-        .sort("h3_cell")
     )
+    counts = counts.with_columns(
+        pl.Series(
+            "h3_cell", [h3.int_to_str(c) for c in counts.get_column("h3_cell")], dtype=pl.String
+        )
+    ).sort("h3_cell")
     kept = counts.filter(pl.col("plots") >= min_plots)
     held_back = counts.filter(pl.col("plots") < min_plots)
     centres = [h3.cell_to_latlng(cell) for cell in kept.get_column("h3_cell").to_list()]
-    rings = [cell_ring(cell) for cell in kept.get_column("h3_cell").to_list()]
+    rings = cell_rings(kept.get_column("h3_cell").to_list())
     published = kept.with_columns(
         pl.lit(resolution, dtype=pl.Int8).alias("h3_resolution"),
         pl.Series("cell_lat", [lat for lat, _ in centres], dtype=pl.Float64),
         pl.Series("cell_long", [long for _, long in centres], dtype=pl.Float64),
-        pl.Series(GEOMETRY, [wkb_polygon(ring) for ring in rings], dtype=pl.Binary),
-        pl.Series(
-            BBOX,
-            [_ring_extent(ring) for ring in rings],
-            dtype=pl.Struct({e: pl.Float64 for e in ("xmin", "ymin", "xmax", "ymax")}),
-        ),
+        pl.Series(GEOMETRY, rings.wkb(), dtype=pl.Binary),
+        rings.extents(),
     ).select(
         "partition_date", "h3_cell", "h3_resolution", *counts.columns[2:], "cell_lat", "cell_long",
         GEOMETRY, BBOX,
@@ -251,11 +315,6 @@ def cell_ring(cell: str) -> list[tuple[float, float]]:
     import h3
 
     return [(long, lat) for lat, long in h3.cell_to_boundary(cell)]
-
-
-def _ring_extent(ring: Sequence[tuple[float, float]]) -> dict[str, float]:
-    xs, ys = [x for x, _ in ring], [y for _, y in ring]
-    return {"xmin": min(xs), "ymin": min(ys), "xmax": max(xs), "ymax": max(ys)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import io
 import numpy as np
 import polars as pl
 
-from mspo_pipeline.lib.geo import cell_ring
+from mspo_pipeline.lib.geo import GEOMETRY, padded_rings
 from mspo_pipeline.lib.schemas import CERT_STATUSES, MALAYSIA_LAT, MALAYSIA_LONG
 
 WIDTH_PX, HEIGHT_PX = 1400, 640
@@ -153,11 +153,10 @@ def _status_pixels(located: pl.DataFrame, width: int, height: int) -> np.ndarray
 
 
 def hex_map(cells: pl.DataFrame, day: str, *, k: int) -> bytes:
-    """The published H3 cells, shaded by how many plots each holds."""
+    """The published H3 cells (``plots`` and the WKB ``geometry`` of ``geo.plots_hex``),
+    shaded by how many plots each holds."""
     from matplotlib.collections import PolyCollection
     from matplotlib.colors import Normalize
-
-    rings = [cell_ring(cell) for cell in cells.get_column("h3_cell").to_list()]
 
     figure, axes = _figure(
         f"MSPO plots per H3 cell, {day} ({cells.height:,} cells of at least {k} plots)"
@@ -165,7 +164,15 @@ def hex_map(cells: pl.DataFrame, day: str, *, k: int) -> bytes:
     if cells.height:
         counts = cells.get_column("plots").to_numpy()
         scale = Normalize(vmin=k, vmax=max(int(counts.max()), k + 1))
-        polygons = PolyCollection(rings, array=counts, cmap="viridis", norm=scale)
+        # One array, not a list of rings: PolyCollection then builds its paths without a
+        # Python loop per cell (its stubs say Sequence, its code takes an array first).
+        rings = padded_rings(cells.get_column(GEOMETRY))
+        polygons = PolyCollection(
+            rings,  # type: ignore[arg-type]
+            array=counts,
+            cmap="viridis",
+            norm=scale,
+        )
         polygons.set_linewidth(0)
         axes.add_collection(polygons)
         colour_bar = figure.colorbar(polygons, cax=figure.add_axes(_SCALE_BOX))

@@ -227,6 +227,34 @@ def test_cell_polygons_are_closed_counter_clockwise_and_hold_their_plots(
     assert cell.bounds == pytest.approx(tuple(row[geo.BBOX].values()))
 
 
+def test_rings_of_cells_of_every_shape_are_their_cells() -> None:
+    """Hexagons, a pentagon and cells crossing an icosahedron edge (more vertices) are encoded
+    group by group; each polygon must still be its own cell, in its place."""
+    import h3
+
+    hexagon = h3.latlng_to_cell(3.1, 101.5, 7)
+    pentagon = sorted(h3.get_pentagons(7))[0]
+    edge_crossing = next(
+        cell
+        for cell in h3.grid_disk(h3.cell_to_center_child(pentagon, 7), 30)
+        if len(h3.cell_to_boundary(cell)) > 6
+    )
+    cells = [hexagon, pentagon, edge_crossing, hexagon]
+    rings = geo.cell_rings(cells)
+    assert len(rings.groups) == 3  # three ring lengths
+    polygons = rings.wkb()
+    drawn = geo.padded_rings(pl.Series(polygons))
+    for cell, wkb, extent, padded in zip(
+        cells, polygons, rings.extents().to_list(), drawn, strict=True
+    ):
+        polygon = shapely.from_wkb(wkb)
+        expected = shapely.Polygon([(long, lat) for lat, long in h3.cell_to_boundary(cell)])
+        assert polygon.exterior.is_ccw and polygon.exterior.is_closed
+        assert polygon.equals(expected)
+        assert polygon.bounds == pytest.approx(tuple(extent.values()))
+        assert shapely.Polygon(padded).equals(expected)
+
+
 def test_k_anonymity_fails_on_a_cell_below_k() -> None:
     published = pl.DataFrame({"h3_cell": ["a", "b", "c"], "plots": [7, 3, 5]})
     proof = geo.k_anonymity(published, 5)
