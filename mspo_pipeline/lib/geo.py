@@ -80,8 +80,14 @@ def sent_coordinates(raw: pl.DataFrame, scheme: str) -> pl.DataFrame:
 
 def plots_geo(smallholders: pl.DataFrame, sent: pl.DataFrame) -> pl.DataFrame:
     """Every curated plot with its GPS as sent, the EUDR flags, and a WKB point geometry."""
-    frame = smallholders.join(sent, on=_KEY, how="left", maintain_order="left")
-    lat_decimals, long_decimals = decimals(pl.col(SENT_LAT)), decimals(pl.col(SENT_LONG))
+    # Each text's decimals are counted once, into columns dropped below: the flags each use
+    # the count, and a regex re-evaluated for every use costs more than the rest of the frame.
+    counted = ("_lat_decimals", "_long_decimals")
+    lat_decimals, long_decimals = pl.col(counted[0]), pl.col(counted[1])
+    frame = smallholders.join(sent, on=_KEY, how="left", maintain_order="left").with_columns(
+        decimals(pl.col(SENT_LAT)).alias(counted[0]),
+        decimals(pl.col(SENT_LONG)).alias(counted[1]),
+    )
     fewest = (
         pl.when(lat_decimals.is_not_null() & long_decimals.is_not_null())
         .then(pl.min_horizontal(lat_decimals, long_decimals))
@@ -95,7 +101,7 @@ def plots_geo(smallholders: pl.DataFrame, sent: pl.DataFrame) -> pl.DataFrame:
         point_sufficient.alias("point_sufficient"),
         point_sufficient.not_().alias("polygon_required"),
         (pl.col("gps_usable") & precision_ok & point_sufficient).alias("eudr_point_ready"),
-    )
+    ).drop(counted)
     usable = frame.get_column("gps_usable").to_numpy()
     long = frame.get_column("gps_coordinate_long").fill_null(0.0).to_numpy()
     lat = frame.get_column("gps_coordinate_lat").fill_null(0.0).to_numpy()
