@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 import psycopg2
 import pytest
+import yaml
 
 from mspo_pipeline.defs.warehouse import MANIFEST_POOL
 from mspo_pipeline_tests import REPO_ROOT
@@ -202,6 +203,44 @@ def postgres_cluster() -> Iterator[Postgres]:
                 check=False,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+INSTANCE_STORAGES = ("run_storage", "event_log_storage", "schedule_storage")
+DAGSTERS_EVENT_LOG = ("dagster_postgres.event_log", "PostgresEventLogStorage")
+"""Dagster's own PostgreSQL event log, which the deployment's ``event_log_storage`` replaces."""
+
+
+def storage_only_home(home: Path, event_log: tuple[str, str] | None = None) -> Path:
+    """A DAGSTER_HOME with docker/dagster.yaml's storages and nothing else (``event_log``, a
+    module and class, instead of its event log if given); its coordinates come from the
+    environment, as ``Postgres.env`` names them."""
+    deployment = yaml.safe_load((DOCKER_DIR / "dagster.yaml").read_text())
+    config: dict[str, Any] = {name: deployment[name] for name in INSTANCE_STORAGES}
+    if event_log is not None:
+        module, klass = event_log
+        config["event_log_storage"] = {**config["event_log_storage"], "module": module}
+        config["event_log_storage"]["class"] = klass
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def sessions_opened(postgres: Postgres) -> int:
+    """Connections made to the database so far, by PostgreSQL's own count (this one included)."""
+    conn = postgres.connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            time.sleep(0.3)  # a closed connection's server process counts itself as it exits
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = %s", (postgres.db_name,)
+            )
+            row = cursor.fetchone()
+            assert row is not None, f"no statistics for database {postgres.db_name}"
+            return int(row[0])
+    finally:
+        conn.close()
 
 
 @dataclass
