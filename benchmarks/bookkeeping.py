@@ -2,17 +2,20 @@
 
     .venv/bin/python -m benchmarks.bookkeeping [--rounds 5] [--tables 14]
 
-The daily run records about 500 events (materialisations, check results, step starts and ends,
+The daily run records about 650 events (materialisations, check results, step starts and ends,
 inputs, outputs, logs); this measures what each costs on the instance the CLI uses by default
-(SQLite under a fresh ``DAGSTER_HOME``), on a tmpfs when one exists, and what merging per-table
-steps into one subsettable multi-asset would save. Both graphs have the same assets, outputs,
-IO manager and one check per asset; only the number of steps differs. Medians over ``--rounds``
-in-process runs on one instance.
+(SQLite under a fresh ``DAGSTER_HOME``), on a tmpfs when one exists, and on the deployment's
+(docker/dagster.yaml's storages on a throwaway local PostgreSQL cluster, when its server is
+installed), Dagster's own event log beside the deployment's pooled one; and what merging
+per-table steps into one subsettable multi-asset would save. Both graphs have the same assets,
+outputs, IO manager and one check per asset; only the number of steps differs. Medians over
+``--rounds`` in-process runs on one instance.
 """
 
 # No "from __future__ import annotations": Dagster inspects the asset annotations at runtime.
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -74,6 +77,34 @@ def per_event_ms(instance: dg.DagsterInstance, events: int) -> tuple[float, floa
     return engine, (time.perf_counter() - started) / events * 1000
 
 
+def postgres_per_event_ms(rounds: int) -> dict[str, tuple[float, float]]:
+    """``per_event_ms`` on the deployment's instance, with each event log, alternating."""
+    from mspo_pipeline_tests.deployment import (
+        DAGSTERS_EVENT_LOG,
+        postgres_bin_dir,
+        postgres_cluster,
+        storage_only_home,
+    )
+
+    if postgres_bin_dir() is None:
+        return {}
+    samples: dict[str, list[tuple[float, float]]] = {}
+    with postgres_cluster() as postgres, tempfile.TemporaryDirectory() as scratch:
+        os.environ.update(postgres.env())  # the coordinates docker/dagster.yaml reads
+        homes = {
+            "Dagster's own": storage_only_home(Path(scratch) / "own", DAGSTERS_EVENT_LOG),
+            "pooled (ours)": storage_only_home(Path(scratch) / "pooled"),
+        }
+        for number in range(rounds):
+            for name in list(homes)[:: 1 if number % 2 == 0 else -1]:
+                with dg.DagsterInstance.from_config(str(homes[name])) as instance:
+                    samples.setdefault(name, []).append(per_event_ms(instance, 100))
+    return {
+        name: (statistics.median(s[0] for s in runs), statistics.median(s[1] for s in runs))
+        for name, runs in samples.items()
+    }
+
+
 def timed_runs(
     assets: list[dg.AssetsDefinition], home: Path, rounds: int
 ) -> tuple[list[float], int]:
@@ -113,6 +144,14 @@ def main() -> None:
         print(
             f"  {place:<6} log/engine event {engine:6.1f}   materialisation {materialisation:6.1f}"
         )
+
+    postgres = postgres_per_event_ms(args.rounds)
+    print("\none event stored, the deployment's PostgreSQL instance (median ms), by event log:")
+    if not postgres:
+        print("  skipped: no PostgreSQL server installed (scripts/ci-system-deps.sh)")
+    for name, (engine, materialisation) in postgres.items():
+        print(f"  {name:<14} log/engine event {engine:6.1f}   ", end="")
+        print(f"materialisation {materialisation:6.1f}")
 
     shapes: dict[str, Callable[[int], list[dg.AssetsDefinition]]] = {
         "one step per table": one_step_per_table,

@@ -1,6 +1,6 @@
 """The daily run at full scale: the docs' example scripts against the whole graph in Dagster.
 
-    .venv/bin/python -m benchmarks.daily [--rounds 3] [--scale 1.0]
+    .venv/bin/python -m benchmarks.daily [--rounds 3] [--scale 1.0] [--instance sqlite]
 
 One emulator process (started here and warmed up, so generation is not timed) serves both
 contenders, each in a fresh process, alternating, ``--rounds`` times:
@@ -19,15 +19,24 @@ contenders, each in a fresh process, alternating, ``--rounds`` times:
   the run was lighter: ``plot_history`` alone peaked about 250 MB lower with no history to
   merge.)
 
+``--instance`` is where Dagster records the runs: ``sqlite``, the CLI's default instance under
+a fresh ``DAGSTER_HOME``, or ``deployment``, docker/dagster.yaml's storages on a throwaway local
+PostgreSQL cluster (yesterday built in one database, each run on a copy of it), where a third
+contender is the same run with ``dagster_postgres``' own event log instead of the deployment's
+pooled one.
+
 Printed: the process's wall time, for ``dagster`` also the run's own time (RUN_START to
 RUN_SUCCESS, from the instance) and its step count, the peak memory of the process (its own
-``ru_maxrss``: the in-process executor runs every step in it), and each ratio to ``docs``.
+``ru_maxrss``: the in-process executor runs every step in it), and each ratio to ``docs``; and
+how much of the ``dagster`` process went to Dagster recording the run's events in its instance
+(``benchmarks.timed_events``): whatever the assets do, a run costs at least that.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import statistics
@@ -35,9 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import timed_events
 from benchmarks.capture import run_example, start_emulator
 from mspo_pipeline.lib.days import today_in_malaysia
 
@@ -78,6 +90,9 @@ class Sample:
     steps: int | None = None
     step_s: tuple[tuple[str, float], ...] = ()
     """Each step's own time, slowest first."""
+    events: int | None = None
+    events_s: float | None = None
+    """The time the process spent recording Dagster's events in the instance."""
 
 
 def _wait(process: subprocess.Popen[bytes]) -> tuple[float, float]:
@@ -100,9 +115,12 @@ def measure_docs(base_url: str) -> Sample:
         return Sample(*_wait(process))
 
 
-def _daily_run(base_url: str, work: Path, day: dt.date) -> subprocess.Popen[bytes]:
+def _daily_run(
+    base_url: str, work: Path, day: dt.date, events_file: Path | None = None
+) -> subprocess.Popen[bytes]:
     """``dagster asset materialize`` of the whole graph for ``day``, on ``work``'s ``home``
-    (the instance) and ``data`` (the store)."""
+    (the instance) and ``data`` (the store); with ``events_file``, the time the instance spends
+    recording events is written there (``benchmarks.timed_events``)."""
     env = {
         **os.environ,
         "DAGSTER_HOME": str(work / "home"),
@@ -110,8 +128,12 @@ def _daily_run(base_url: str, work: Path, day: dt.date) -> subprocess.Popen[byte
         "MSPO_DATA_ROOT": str(work / "data"),
         "MSPO_FIRST_DAY": (day - dt.timedelta(days=1)).isoformat(),
     }
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "asset", "materialize", "-m", "mspo_pipeline.definitions"]
+    if events_file is None:
+        dagster = [str(Path(sys.executable).parent / "dagster")]
+    else:
+        dagster = [sys.executable, "-m", "benchmarks.timed_events"]
+        env[timed_events.EVENTS_FILE_VARIABLE] = str(events_file)
+    command = [*dagster, "asset", "materialize", "-m", "mspo_pipeline.definitions"]
     return subprocess.Popen(
         [*command, "--select", "*", "--partition", day.isoformat()],
         env=env,
@@ -120,10 +142,60 @@ def _daily_run(base_url: str, work: Path, day: dt.date) -> subprocess.Popen[byte
     )
 
 
-def build_yesterday(scale: float, work: Path) -> None:
+INSTANCES = ("sqlite", "deployment")
+YESTERDAY_DATABASE = "yesterday"
+OWN_EVENT_LOG = "dagster, Dagster's own event log"
+"""The deployment's instance with ``dagster_postgres``' event log, which connects per event."""
+
+
+@contextmanager
+def deployment_instance() -> Iterator[None]:
+    """docker/dagster.yaml's storages on a throwaway PostgreSQL cluster, its coordinates in
+    this process's environment (the CLI processes inherit them), ``DAGSTER_POSTGRES_DB`` the
+    database yesterday is built in."""
+    from mspo_pipeline_tests.deployment import postgres_bin_dir, postgres_cluster
+
+    if postgres_bin_dir() is None:
+        sys.exit("--instance deployment needs a PostgreSQL server: scripts/ci-system-deps.sh")
+    with postgres_cluster() as postgres:
+        os.environ.update(postgres.env())
+        _sql(f"CREATE DATABASE {YESTERDAY_DATABASE}")
+        os.environ["DAGSTER_POSTGRES_DB"] = YESTERDAY_DATABASE
+        yield
+
+
+def _sql(statement: str) -> None:
+    """One statement on the cluster's maintenance database (``postgres``)."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=os.environ["DAGSTER_POSTGRES_HOST"],
+        port=int(os.environ["DAGSTER_POSTGRES_PORT"]),
+        user=os.environ["DAGSTER_POSTGRES_USER"],
+        password=os.environ["DAGSTER_POSTGRES_PASSWORD"],
+        dbname="postgres",
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+def _instance_home(home: Path, instance: str, event_log: tuple[str, str] | None = None) -> None:
+    if instance == "sqlite":
+        home.mkdir(parents=True)
+        return
+    from mspo_pipeline_tests.deployment import storage_only_home
+
+    storage_only_home(home, event_log)
+
+
+def build_yesterday(scale: float, work: Path, instance: str) -> None:
     """Yesterday's partition in ``work``, captured on its day from an emulator serving it."""
     yesterday = today_in_malaysia() - dt.timedelta(days=1)
-    (work / "home").mkdir()
+    _instance_home(work / "home", instance)
     emulator, base_url = start_emulator(scale, yesterday)
     try:
         _wait(_daily_run(base_url, work, yesterday))
@@ -133,50 +205,93 @@ def build_yesterday(scale: float, work: Path) -> None:
     print(f"yesterday ({yesterday}) built in {work} (not timed below)", flush=True)
 
 
-def measure_dagster(base_url: str, yesterday: Path) -> Sample:
+@contextmanager
+def _yesterdays_instance(
+    yesterday: Path, work: Path, instance: str, contender: str
+) -> Iterator[None]:
+    """``work/home``: an instance that holds yesterday, for one run to write into: a copy of the
+    SQLite files, or of the PostgreSQL database (``CREATE DATABASE ... TEMPLATE``)."""
+    if instance == "sqlite":
+        shutil.copytree(yesterday / "home", work / "home")
+        yield
+        return
+    from mspo_pipeline_tests.deployment import DAGSTERS_EVENT_LOG
+
+    event_log = DAGSTERS_EVENT_LOG if contender == OWN_EVENT_LOG else None
+    _instance_home(work / "home", instance, event_log)
+    database = f"run_{os.getpid()}_{time.monotonic_ns()}"
+    _sql(f"CREATE DATABASE {database} TEMPLATE {YESTERDAY_DATABASE}")
+    os.environ["DAGSTER_POSTGRES_DB"] = database
+    try:
+        yield
+    finally:
+        os.environ["DAGSTER_POSTGRES_DB"] = YESTERDAY_DATABASE
+        _sql(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+def measure_dagster(base_url: str, yesterday: Path, instance: str, contender: str) -> Sample:
     """Today's partition, as the 06:00 schedule runs it, on a copy of ``yesterday``: the
     emulator serves today's register, so every capture is on time."""
     import dagster as dg
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch) / "work"
-        # The store's files are linked (the IO manager replaces a file, never writes into it);
-        # the instance's SQLite files are written in place, so they are copied.
+        # The store's files are linked (the IO manager replaces a file, never writes into it).
         shutil.copytree(yesterday / "data", work / "data", copy_function=os.link)
-        shutil.copytree(yesterday / "home", work / "home")
-        wall, peak = _wait(_daily_run(base_url, work, today_in_malaysia()))
-        with dg.DagsterInstance.from_config(str(work / "home")) as instance:
-            run = instance.get_runs(limit=1)[0]  # the newest: today's
-            stats = instance.get_run_stats(run.run_id)
-            steps = instance.get_run_step_stats(run.run_id)
+        with _yesterdays_instance(yesterday, work, instance, contender):
+            events_file = Path(scratch) / "events.json"
+            wall, peak = _wait(_daily_run(base_url, work, today_in_malaysia(), events_file))
+            recorded = json.loads(events_file.read_text())
+            with dg.DagsterInstance.from_config(str(work / "home")) as dagster:
+                run = dagster.get_runs(limit=1)[0]  # the newest: today's
+                stats = dagster.get_run_stats(run.run_id)
+                steps = dagster.get_run_step_stats(run.run_id)
         assert stats.start_time is not None and stats.end_time is not None
         step_s = sorted(
             ((s.step_key, (s.end_time or 0) - (s.start_time or 0)) for s in steps),
             key=lambda item: -item[1],
         )
-        return Sample(wall, peak, stats.end_time - stats.start_time, len(steps), tuple(step_s))
+        return Sample(
+            wall,
+            peak,
+            stats.end_time - stats.start_time,
+            len(steps),
+            tuple(step_s),
+            recorded["events"],
+            recorded["seconds"],
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--instance",
+        choices=INSTANCES,
+        default="sqlite",
+        help="the CLI's default SQLite instance, or the deployment's storages on PostgreSQL",
+    )
     args = parser.parse_args()
-    samples: dict[str, list[Sample]] = {"docs": [], "dagster": []}
-    with tempfile.TemporaryDirectory() as scratch:
-        yesterday = Path(scratch)
-        build_yesterday(args.scale, yesterday)
+    contenders = ["docs", "dagster", *([OWN_EVENT_LOG] if args.instance == "deployment" else [])]
+    samples: dict[str, list[Sample]] = {name: [] for name in contenders}
+    with ExitStack() as stack:
+        if args.instance == "deployment":
+            stack.enter_context(deployment_instance())
+        yesterday = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        build_yesterday(args.scale, yesterday, args.instance)
         emulator, base_url = start_emulator(args.scale)
         try:
             for number in range(args.rounds):
-                order = ("docs", "dagster") if number % 2 == 0 else ("dagster", "docs")
-                for name in order:
+                for name in contenders[:: 1 if number % 2 == 0 else -1]:
                     if name == "docs":
                         samples[name].append(measure_docs(base_url))
                     else:
-                        samples[name].append(measure_dagster(base_url, yesterday))
-                    sample = samples[name][-1]
-                    print(f"round {number + 1}: {name} {sample.wall_s:.1f} s", flush=True)
+                        sample = measure_dagster(base_url, yesterday, args.instance, name)
+                        samples[name].append(sample)
+                    print(
+                        f"round {number + 1}: {name} {samples[name][-1].wall_s:.1f} s", flush=True
+                    )
         finally:
             emulator.terminate()
             emulator.wait()
@@ -185,15 +300,26 @@ def main() -> None:
         return statistics.median(getattr(s, field) for s in samples[name])
 
     docs_wall, docs_peak = median("docs", "wall_s"), median("docs", "peak_mb")
-    run_s, steps = median("dagster", "run_s"), median("dagster", "steps")
-    print(f"\nscale {args.scale}, {args.rounds} rounds alternating, medians")
+    print(
+        f"\nscale {args.scale}, {args.instance} instance, {args.rounds} rounds alternating, medians"
+    )
     print(f"{'':<44}{'seconds':>9}{'x docs':>8}{'peak MB':>9}{'x docs':>8}")
     print(f"{'docs scripts (raw capture only), process':<44}{docs_wall:>9.1f}{1:>8.2f}", end="")
     print(f"{docs_peak:>9.0f}{1:>8.2f}")
-    wall, peak = median("dagster", "wall_s"), median("dagster", "peak_mb")
-    print(f"{'whole graph, dagster CLI process':<44}{wall:>9.1f}{wall / docs_wall:>8.2f}", end="")
-    print(f"{peak:>9.0f}{peak / docs_peak:>8.2f}")
-    print(f"{f'  the run itself ({steps:.0f} steps)':<44}{run_s:>9.1f}{run_s / docs_wall:>8.2f}")
+    for name in contenders[1:]:
+        label = "whole graph, dagster CLI process"
+        if name == OWN_EVENT_LOG:
+            label = "the same, Dagster's own event log"
+        wall, peak = median(name, "wall_s"), median(name, "peak_mb")
+        print(f"{label:<44}{wall:>9.1f}{wall / docs_wall:>8.2f}", end="")
+        print(f"{peak:>9.0f}{peak / docs_peak:>8.2f}")
+        run_s, steps = median(name, "run_s"), median(name, "steps")
+        print(
+            f"{f'  the run itself ({steps:.0f} steps)':<44}{run_s:>9.1f}{run_s / docs_wall:>8.2f}"
+        )
+        events, events_s = median(name, "events"), median(name, "events_s")
+        recording = f"  Dagster recording its {events:.0f} events"
+        print(f"{recording:<44}{events_s:>9.1f}{events_s / docs_wall:>8.2f}")
     last = samples["dagster"][-1]
     total = sum(seconds for _, seconds in last.step_s)
     print(f"\nthe last run's steps: {total:.1f} s in all; the slowest:")
