@@ -5,11 +5,12 @@
 The daily run records about 650 events (materialisations, check results, step starts and ends,
 inputs, outputs, logs); this measures what each costs on the instance the CLI uses by default
 (SQLite under a fresh ``DAGSTER_HOME``), on a tmpfs when one exists, and on the deployment's
-(docker/dagster.yaml's storages on a throwaway local PostgreSQL cluster, when its server is
-installed), Dagster's own event log beside the deployment's pooled one; and what merging
-per-table steps into one subsettable multi-asset would save. Both graphs have the same assets,
-outputs, IO manager and one check per asset; only the number of steps differs. Medians over
-``--rounds`` in-process runs on one instance.
+(docker/dagster.yaml's storage on a throwaway local PostgreSQL cluster, when its server is
+installed), connecting for each event as Dagster does and pooled as this project's executor
+makes a run do (``defs/execution.py``); and what merging per-table steps into one subsettable
+multi-asset would save. Both graphs have the same assets, outputs, IO manager and one check per
+asset; only the number of steps differs. Medians over ``--rounds`` in-process runs on one
+instance.
 """
 
 # No "from __future__ import annotations": Dagster inspects the asset annotations at runtime.
@@ -24,21 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 
-CHECK = "rows_present"
-
-
-def one_step_per_table(tables: int) -> list[dg.AssetsDefinition]:
-    def build(number: int) -> dg.AssetsDefinition:
-        key = dg.AssetKey(["layer", f"table_{number}"])
-
-        @dg.asset(key=key, check_specs=[dg.AssetCheckSpec(CHECK, asset=key)])
-        def table() -> Iterator[dg.Output[int] | dg.AssetCheckResult]:
-            yield dg.Output(number, metadata={"rows": number})
-            yield dg.AssetCheckResult(passed=True)
-
-        return table
-
-    return [build(number) for number in range(tables)]
+from mspo_pipeline_tests.connections_location import CHECK, one_step_per_table
 
 
 def one_step_per_layer(tables: int) -> list[dg.AssetsDefinition]:
@@ -78,9 +65,10 @@ def per_event_ms(instance: dg.DagsterInstance, events: int) -> tuple[float, floa
 
 
 def postgres_per_event_ms(rounds: int) -> dict[str, tuple[float, float]]:
-    """``per_event_ms`` on the deployment's instance, with each event log, alternating."""
+    """``per_event_ms`` on the deployment's instance, as Dagster connects (once per event) and
+    as the project's executor pools it, alternating."""
+    from mspo_pipeline.defs.execution import keep_connections_open
     from mspo_pipeline_tests.deployment import (
-        DAGSTERS_EVENT_LOG,
         postgres_bin_dir,
         postgres_cluster,
         storage_only_home,
@@ -91,17 +79,17 @@ def postgres_per_event_ms(rounds: int) -> dict[str, tuple[float, float]]:
     samples: dict[str, list[tuple[float, float]]] = {}
     with postgres_cluster() as postgres, tempfile.TemporaryDirectory() as scratch:
         os.environ.update(postgres.env())  # the coordinates docker/dagster.yaml reads
-        homes = {
-            "Dagster's own": storage_only_home(Path(scratch) / "own", DAGSTERS_EVENT_LOG),
-            "pooled (ours)": storage_only_home(Path(scratch) / "pooled"),
-        }
+        home = storage_only_home(Path(scratch) / "home")
         for number in range(rounds):
-            for name in list(homes)[:: 1 if number % 2 == 0 else -1]:
-                with dg.DagsterInstance.from_config(str(homes[name])) as instance:
+            for pooled in (False, True)[:: 1 if number % 2 == 0 else -1]:
+                with dg.DagsterInstance.from_config(str(home)) as instance:
+                    if pooled:
+                        keep_connections_open(instance)
+                    name = "pooled" if pooled else "per event"
                     samples.setdefault(name, []).append(per_event_ms(instance, 100))
     return {
         name: (statistics.median(s[0] for s in runs), statistics.median(s[1] for s in runs))
-        for name, runs in samples.items()
+        for name, runs in sorted(samples.items())
     }
 
 
@@ -146,7 +134,7 @@ def main() -> None:
         )
 
     postgres = postgres_per_event_ms(args.rounds)
-    print("\none event stored, the deployment's PostgreSQL instance (median ms), by event log:")
+    print("\none event stored, the deployment's PostgreSQL instance (median ms), connecting:")
     if not postgres:
         print("  skipped: no PostgreSQL server installed (scripts/ci-system-deps.sh)")
     for name, (engine, materialisation) in postgres.items():

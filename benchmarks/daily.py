@@ -22,8 +22,8 @@ contenders, each in a fresh process, alternating, ``--rounds`` times:
 ``--instance`` is where Dagster records the runs: ``sqlite``, the CLI's default instance under
 a fresh ``DAGSTER_HOME``, or ``deployment``, docker/dagster.yaml's storages on a throwaway local
 PostgreSQL cluster (yesterday built in one database, each run on a copy of it), where a third
-contender is the same run with ``dagster_postgres``' own event log instead of the deployment's
-pooled one.
+contender is the same run with its instance connecting for each event, as Dagster leaves it,
+instead of pooled by the project's executor (``defs/execution.py``).
 
 Printed: the process's wall time, for ``dagster`` also the run's own time (RUN_START to
 RUN_SUCCESS, from the instance) and its step count, the peak memory of the process (its own
@@ -116,7 +116,12 @@ def measure_docs(base_url: str) -> Sample:
 
 
 def _daily_run(
-    base_url: str, work: Path, day: dt.date, events_file: Path | None = None
+    base_url: str,
+    work: Path,
+    day: dt.date,
+    events_file: Path | None = None,
+    *,
+    pooled: bool = True,
 ) -> subprocess.Popen[bytes]:
     """``dagster asset materialize`` of the whole graph for ``day``, on ``work``'s ``home``
     (the instance) and ``data`` (the store); with ``events_file``, the time the instance spends
@@ -133,6 +138,8 @@ def _daily_run(
     else:
         dagster = [sys.executable, "-m", "benchmarks.timed_events"]
         env[timed_events.EVENTS_FILE_VARIABLE] = str(events_file)
+        if not pooled:
+            env[timed_events.UNPOOLED_VARIABLE] = "1"
     command = [*dagster, "asset", "materialize", "-m", "mspo_pipeline.definitions"]
     return subprocess.Popen(
         [*command, "--select", "*", "--partition", day.isoformat()],
@@ -144,8 +151,9 @@ def _daily_run(
 
 INSTANCES = ("sqlite", "deployment")
 YESTERDAY_DATABASE = "yesterday"
-OWN_EVENT_LOG = "dagster, Dagster's own event log"
-"""The deployment's instance with ``dagster_postgres``' event log, which connects per event."""
+UNPOOLED = "dagster, a connection per event"
+"""The same run with its instance as Dagster leaves it (dagster-postgres connects per event),
+not pooled by the code location's executor (``benchmarks.timed_events``)."""
 
 
 @contextmanager
@@ -183,13 +191,13 @@ def _sql(statement: str) -> None:
         conn.close()
 
 
-def _instance_home(home: Path, instance: str, event_log: tuple[str, str] | None = None) -> None:
+def _instance_home(home: Path, instance: str) -> None:
     if instance == "sqlite":
         home.mkdir(parents=True)
         return
     from mspo_pipeline_tests.deployment import storage_only_home
 
-    storage_only_home(home, event_log)
+    storage_only_home(home)
 
 
 def build_yesterday(scale: float, work: Path, instance: str) -> None:
@@ -206,19 +214,14 @@ def build_yesterday(scale: float, work: Path, instance: str) -> None:
 
 
 @contextmanager
-def _yesterdays_instance(
-    yesterday: Path, work: Path, instance: str, contender: str
-) -> Iterator[None]:
+def _yesterdays_instance(yesterday: Path, work: Path, instance: str) -> Iterator[None]:
     """``work/home``: an instance that holds yesterday, for one run to write into: a copy of the
     SQLite files, or of the PostgreSQL database (``CREATE DATABASE ... TEMPLATE``)."""
     if instance == "sqlite":
         shutil.copytree(yesterday / "home", work / "home")
         yield
         return
-    from mspo_pipeline_tests.deployment import DAGSTERS_EVENT_LOG
-
-    event_log = DAGSTERS_EVENT_LOG if contender == OWN_EVENT_LOG else None
-    _instance_home(work / "home", instance, event_log)
+    _instance_home(work / "home", instance)
     database = f"run_{os.getpid()}_{time.monotonic_ns()}"
     _sql(f"CREATE DATABASE {database} TEMPLATE {YESTERDAY_DATABASE}")
     os.environ["DAGSTER_POSTGRES_DB"] = database
@@ -238,9 +241,12 @@ def measure_dagster(base_url: str, yesterday: Path, instance: str, contender: st
         work = Path(scratch) / "work"
         # The store's files are linked (the IO manager replaces a file, never writes into it).
         shutil.copytree(yesterday / "data", work / "data", copy_function=os.link)
-        with _yesterdays_instance(yesterday, work, instance, contender):
+        with _yesterdays_instance(yesterday, work, instance):
             events_file = Path(scratch) / "events.json"
-            wall, peak = _wait(_daily_run(base_url, work, today_in_malaysia(), events_file))
+            process = _daily_run(
+                base_url, work, today_in_malaysia(), events_file, pooled=contender != UNPOOLED
+            )
+            wall, peak = _wait(process)
             recorded = json.loads(events_file.read_text())
             with dg.DagsterInstance.from_config(str(work / "home")) as dagster:
                 run = dagster.get_runs(limit=1)[0]  # the newest: today's
@@ -273,7 +279,7 @@ def main() -> None:
         help="the CLI's default SQLite instance, or the deployment's storages on PostgreSQL",
     )
     args = parser.parse_args()
-    contenders = ["docs", "dagster", *([OWN_EVENT_LOG] if args.instance == "deployment" else [])]
+    contenders = ["docs", "dagster", *([UNPOOLED] if args.instance == "deployment" else [])]
     samples: dict[str, list[Sample]] = {name: [] for name in contenders}
     with ExitStack() as stack:
         if args.instance == "deployment":
@@ -308,8 +314,8 @@ def main() -> None:
     print(f"{docs_peak:>9.0f}{1:>8.2f}")
     for name in contenders[1:]:
         label = "whole graph, dagster CLI process"
-        if name == OWN_EVENT_LOG:
-            label = "the same, Dagster's own event log"
+        if name == UNPOOLED:
+            label = "the same, a connection per event"
         wall, peak = median(name, "wall_s"), median(name, "peak_mb")
         print(f"{label:<44}{wall:>9.1f}{wall / docs_wall:>8.2f}", end="")
         print(f"{peak:>9.0f}{peak / docs_peak:>8.2f}")

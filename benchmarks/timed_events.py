@@ -7,7 +7,9 @@ check result, each log line) goes through ``DagsterInstance.handle_new_event``, 
 before the run goes on. Wrapping that one method with a clock tells how much of a run is
 Dagster's own record keeping, whatever the pipeline does: a floor no change to the assets can
 go below. The wrapper costs one clock read per event (about a microsecond). At exit the count
-and the seconds are written as JSON to the file named by ``EVENTS_FILE_VARIABLE``.
+and the seconds are written as JSON to the file named by ``EVENTS_FILE_VARIABLE``. With
+``UNPOOLED_VARIABLE`` set, the code location's executor cannot pool the instance's connections
+(``defs/execution.py``): the run connects for each event, as Dagster does by default.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 EVENTS_FILE_VARIABLE = "MSPO_BENCHMARK_EVENTS_FILE"
+UNPOOLED_VARIABLE = "MSPO_BENCHMARK_UNPOOLED"
 
 
 def main() -> None:
@@ -39,6 +42,8 @@ def main() -> None:
             recorded["events"] += 1
 
     DagsterInstance.handle_new_event = timed  # type: ignore[method-assign,assignment]
+    if os.environ.get(UNPOOLED_VARIABLE):
+        DagsterInstance.optimize_for_webserver = lambda *_, **__: None  # type: ignore[method-assign]
 
     def write() -> None:
         Path(os.environ[EVENTS_FILE_VARIABLE]).write_text(json.dumps(recorded))

@@ -205,23 +205,12 @@ def postgres_cluster() -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-INSTANCE_STORAGES = ("run_storage", "event_log_storage", "schedule_storage")
-DAGSTERS_EVENT_LOG = ("dagster_postgres.event_log", "PostgresEventLogStorage")
-"""Dagster's own PostgreSQL event log, which the deployment's ``event_log_storage`` replaces."""
-
-
-def storage_only_home(home: Path, event_log: tuple[str, str] | None = None) -> Path:
-    """A DAGSTER_HOME with docker/dagster.yaml's storages and nothing else (``event_log``, a
-    module and class, instead of its event log if given); its coordinates come from the
-    environment, as ``Postgres.env`` names them."""
+def storage_only_home(home: Path) -> Path:
+    """A DAGSTER_HOME with docker/dagster.yaml's storage and nothing else; its coordinates come
+    from the environment, as ``Postgres.env`` names them."""
     deployment = yaml.safe_load((DOCKER_DIR / "dagster.yaml").read_text())
-    config: dict[str, Any] = {name: deployment[name] for name in INSTANCE_STORAGES}
-    if event_log is not None:
-        module, klass = event_log
-        config["event_log_storage"] = {**config["event_log_storage"], "module": module}
-        config["event_log_storage"]["class"] = klass
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"storage": deployment["storage"]}))
     return home
 
 

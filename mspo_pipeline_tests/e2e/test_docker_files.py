@@ -86,10 +86,7 @@ def test_dockerfile_passes_hadolint() -> None:
 def test_deployment_instance_config_is_valid_for_this_dagster() -> None:
     config, _ = dagster_instance_config(str(DOCKER_DIR), "dagster.yaml")
 
-    assert "storage" not in config, "Dagster refuses `storage` beside the storages set one by one"
-    for storage in ("run_storage", "event_log_storage", "schedule_storage"):
-        assert config[storage]["config"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
-    assert config["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"
+    assert config["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["run_retries"]["enabled"] is True
     assert config["freshness"]["enabled"] is True

@@ -427,7 +427,7 @@ def test_instance_storage_is_external_postgresql_through_psycopg2(values: dict[s
     assert pg["enabled"] is False, "Cloud SQL, not the chart's own PostgreSQL"
     assert pg["postgresqlHost"] not in ("", "localhost", "127.0.0.1")
     deployment_yaml = yaml.safe_load((DOCKER_DIR / "dagster.yaml").read_text())
-    scheme = deployment_yaml["run_storage"]["config"]["postgres_db"]["scheme"]
+    scheme = deployment_yaml["storage"]["postgres"]["postgres_db"]["scheme"]
     assert pg["postgresqlScheme"] == scheme == "postgresql+psycopg2"
     assert values["generatePostgresqlPasswordSecret"] is False
     assert values["global"]["postgresqlSecretName"]

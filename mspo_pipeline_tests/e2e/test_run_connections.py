@@ -1,0 +1,90 @@
+"""A run's database connections on the deployment's instance (docker/dagster.yaml's PostgreSQL
+storage), through the real `dagster` CLI: with the project's executor, the run's events go
+through connections kept open; with Dagster's own, each event opens and closes one.
+
+PostgreSQL counts the connections made to a database (``pg_stat_database.sessions``). A run also
+writes events before any executor exists (creating the run records each planned
+materialisation and check), so the test compares the two executors on the same run rather than
+expecting a fixed count.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mspo_pipeline_tests import REPO_ROOT
+from mspo_pipeline_tests.deployment import (
+    Postgres,
+    missing_system_tool,
+    postgres_bin_dir,
+    postgres_cluster,
+    sessions_opened,
+    storage_only_home,
+)
+
+LOCATION = "mspo_pipeline_tests.connections_location"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    if postgres_bin_dir() is None:
+        missing_system_tool("PostgreSQL server is not installed: run scripts/ci-system-deps.sh")
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+def _materialise(home: Path, postgres: Postgres, definitions: str) -> tuple[int, dg.DagsterRun]:
+    """Connections made while the CLI materialised every asset of ``definitions``, and the run."""
+    env = {**os.environ, **postgres.env(), "DAGSTER_HOME": str(home)}
+    dagster = str(Path(sys.executable).parent / "dagster")
+    before = sessions_opened(postgres)
+    done = subprocess.run(
+        [dagster, "asset", "materialize", "-m", LOCATION, "-a", definitions, "--select", "*"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    opened = sessions_opened(postgres) - before - 1  # less the count's own connection
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+    return opened, run
+
+
+def test_a_runs_events_go_through_kept_connections(
+    tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in postgres.env().items():
+        monkeypatch.setenv(name, value)  # what storage_only_home's dagster.yaml reads
+    home = storage_only_home(tmp_path / "home")
+    _materialise(home, postgres, "dagsters")  # the new database's one-time set-up, not counted
+
+    pooled, pooled_run = _materialise(home, postgres, "defs")
+    per_event, per_event_run = _materialise(home, postgres, "dagsters")
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        logs = {run.run_id: instance.all_logs(run.run_id) for run in (pooled_run, per_event_run)}
+    assert pooled_run.status == per_event_run.status == dg.DagsterRunStatus.SUCCESS
+    event_types = {
+        run_id: sorted(entry.dagster_event_type or "" for entry in entries)
+        for run_id, entries in logs.items()
+    }
+    assert event_types[pooled_run.run_id] == event_types[per_event_run.run_id]
+    started = next(
+        number
+        for number, entry in enumerate(logs[pooled_run.run_id])
+        if entry.dagster_event_type == dg.DagsterEventType.RUN_START
+    )
+    executed = len(logs[pooled_run.run_id]) - started
+    # Every event from the run's start on costs Dagster's own storage a connection (or more).
+    assert per_event - pooled >= executed, (pooled, per_event, executed)
