@@ -48,10 +48,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import timed_events
 from benchmarks.capture import run_example, start_emulator
 from mspo_pipeline.lib.days import today_in_malaysia
+
+if TYPE_CHECKING:
+    from mspo_pipeline_tests.deployment import Postgres
 
 
 def run_docs(base_url: str, out_dir: Path) -> int:
@@ -157,8 +161,8 @@ not pooled by the code location's executor (``benchmarks.timed_events``)."""
 
 
 @contextmanager
-def deployment_instance() -> Iterator[None]:
-    """docker/dagster.yaml's storages on a throwaway PostgreSQL cluster, its coordinates in
+def deployment_instance() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL cluster for docker/dagster.yaml's storage, its coordinates in
     this process's environment (the CLI processes inherit them), ``DAGSTER_POSTGRES_DB`` the
     database yesterday is built in."""
     from mspo_pipeline_tests.deployment import postgres_bin_dir, postgres_cluster
@@ -167,22 +171,14 @@ def deployment_instance() -> Iterator[None]:
         sys.exit("--instance deployment needs a PostgreSQL server: scripts/ci-system-deps.sh")
     with postgres_cluster() as postgres:
         os.environ.update(postgres.env())
-        _sql(f"CREATE DATABASE {YESTERDAY_DATABASE}")
+        _sql(postgres, f"CREATE DATABASE {YESTERDAY_DATABASE}")
         os.environ["DAGSTER_POSTGRES_DB"] = YESTERDAY_DATABASE
-        yield
+        yield postgres
 
 
-def _sql(statement: str) -> None:
+def _sql(postgres: Postgres, statement: str) -> None:
     """One statement on the cluster's maintenance database (``postgres``)."""
-    import psycopg2
-
-    conn = psycopg2.connect(
-        host=os.environ["DAGSTER_POSTGRES_HOST"],
-        port=int(os.environ["DAGSTER_POSTGRES_PORT"]),
-        user=os.environ["DAGSTER_POSTGRES_USER"],
-        password=os.environ["DAGSTER_POSTGRES_PASSWORD"],
-        dbname="postgres",
-    )
+    conn = postgres.connect("postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:
@@ -191,8 +187,9 @@ def _sql(statement: str) -> None:
         conn.close()
 
 
-def _instance_home(home: Path, instance: str) -> None:
-    if instance == "sqlite":
+def _instance_home(home: Path, postgres: Postgres | None) -> None:
+    """An empty DAGSTER_HOME: SQLite's default, or docker/dagster.yaml's storage."""
+    if postgres is None:
         home.mkdir(parents=True)
         return
     from mspo_pipeline_tests.deployment import storage_only_home
@@ -200,10 +197,10 @@ def _instance_home(home: Path, instance: str) -> None:
     storage_only_home(home)
 
 
-def build_yesterday(scale: float, work: Path, instance: str) -> None:
+def build_yesterday(scale: float, work: Path, postgres: Postgres | None) -> None:
     """Yesterday's partition in ``work``, captured on its day from an emulator serving it."""
     yesterday = today_in_malaysia() - dt.timedelta(days=1)
-    _instance_home(work / "home", instance)
+    _instance_home(work / "home", postgres)
     emulator, base_url = start_emulator(scale, yesterday)
     try:
         _wait(_daily_run(base_url, work, yesterday))
@@ -214,25 +211,27 @@ def build_yesterday(scale: float, work: Path, instance: str) -> None:
 
 
 @contextmanager
-def _yesterdays_instance(yesterday: Path, work: Path, instance: str) -> Iterator[None]:
+def _yesterdays_instance(yesterday: Path, work: Path, postgres: Postgres | None) -> Iterator[None]:
     """``work/home``: an instance that holds yesterday, for one run to write into: a copy of the
     SQLite files, or of the PostgreSQL database (``CREATE DATABASE ... TEMPLATE``)."""
-    if instance == "sqlite":
+    if postgres is None:
         shutil.copytree(yesterday / "home", work / "home")
         yield
         return
-    _instance_home(work / "home", instance)
+    _instance_home(work / "home", postgres)
     database = f"run_{os.getpid()}_{time.monotonic_ns()}"
-    _sql(f"CREATE DATABASE {database} TEMPLATE {YESTERDAY_DATABASE}")
+    _sql(postgres, f"CREATE DATABASE {database} TEMPLATE {YESTERDAY_DATABASE}")
     os.environ["DAGSTER_POSTGRES_DB"] = database
     try:
         yield
     finally:
         os.environ["DAGSTER_POSTGRES_DB"] = YESTERDAY_DATABASE
-        _sql(f"DROP DATABASE {database} WITH (FORCE)")
+        _sql(postgres, f"DROP DATABASE {database} WITH (FORCE)")
 
 
-def measure_dagster(base_url: str, yesterday: Path, instance: str, contender: str) -> Sample:
+def measure_dagster(
+    base_url: str, yesterday: Path, postgres: Postgres | None, contender: str
+) -> Sample:
     """Today's partition, as the 06:00 schedule runs it, on a copy of ``yesterday``: the
     emulator serves today's register, so every capture is on time."""
     import dagster as dg
@@ -241,7 +240,7 @@ def measure_dagster(base_url: str, yesterday: Path, instance: str, contender: st
         work = Path(scratch) / "work"
         # The store's files are linked (the IO manager replaces a file, never writes into it).
         shutil.copytree(yesterday / "data", work / "data", copy_function=os.link)
-        with _yesterdays_instance(yesterday, work, instance):
+        with _yesterdays_instance(yesterday, work, postgres):
             events_file = Path(scratch) / "events.json"
             process = _daily_run(
                 base_url, work, today_in_malaysia(), events_file, pooled=contender != UNPOOLED
@@ -282,10 +281,11 @@ def main() -> None:
     contenders = ["docs", "dagster", *([UNPOOLED] if args.instance == "deployment" else [])]
     samples: dict[str, list[Sample]] = {name: [] for name in contenders}
     with ExitStack() as stack:
+        postgres = None
         if args.instance == "deployment":
-            stack.enter_context(deployment_instance())
+            postgres = stack.enter_context(deployment_instance())
         yesterday = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        build_yesterday(args.scale, yesterday, args.instance)
+        build_yesterday(args.scale, yesterday, postgres)
         emulator, base_url = start_emulator(args.scale)
         try:
             for number in range(args.rounds):
@@ -293,7 +293,7 @@ def main() -> None:
                     if name == "docs":
                         samples[name].append(measure_docs(base_url))
                     else:
-                        sample = measure_dagster(base_url, yesterday, args.instance, name)
+                        sample = measure_dagster(base_url, yesterday, postgres, name)
                         samples[name].append(sample)
                     print(
                         f"round {number + 1}: {name} {samples[name][-1].wall_s:.1f} s", flush=True
