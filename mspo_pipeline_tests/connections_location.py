@@ -30,5 +30,6 @@ def one_step_per_table(tables: int) -> list[dg.AssetsDefinition]:
     return [build(number) for number in range(tables)]
 
 
-defs = dg.Definitions(assets=one_step_per_table(TABLES), executor=in_process_executor)
-dagsters = dg.Definitions(assets=one_step_per_table(TABLES), executor=dg.in_process_executor)
+ASSETS = one_step_per_table(TABLES)
+defs = dg.Definitions(assets=ASSETS, executor=in_process_executor)
+dagsters = dg.Definitions(assets=ASSETS, executor=dg.in_process_executor)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from mspo_pipeline_tests import REPO_ROOT
 from mspo_pipeline_tests.deployment import (
+    VENV_BIN,
     Postgres,
     missing_system_tool,
     postgres_bin_dir,
@@ -43,10 +43,19 @@ def postgres() -> Iterator[Postgres]:
 def _materialise(home: Path, postgres: Postgres, definitions: str) -> tuple[int, dg.DagsterRun]:
     """Connections made while the CLI materialised every asset of ``definitions``, and the run."""
     env = {**os.environ, **postgres.env(), "DAGSTER_HOME": str(home)}
-    dagster = str(Path(sys.executable).parent / "dagster")
     before = sessions_opened(postgres)
     done = subprocess.run(
-        [dagster, "asset", "materialize", "-m", LOCATION, "-a", definitions, "--select", "*"],
+        [
+            VENV_BIN / "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            LOCATION,
+            "-a",
+            definitions,
+            "--select",
+            "*",
+        ],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
