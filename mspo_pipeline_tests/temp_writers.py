@@ -7,8 +7,10 @@ A writer creates and locks its temporary file exactly as ``write_parquet_atomic`
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,3 +55,10 @@ def killed_writer(folder: Path) -> Path:
         pass
     assert temp.exists()
     return temp
+
+
+def age(path: Path, seconds: float) -> None:
+    """Date ``path`` back by ``seconds``: past ``storage.STALE_TEMP_MIN_AGE_S``, a temporary
+    file is judged by its writer's lock alone."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))

@@ -3,14 +3,12 @@ else is: not a live writer's file, not a file that is not ours."""
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import polars as pl
 
 from mspo_pipeline.lib import storage
-from mspo_pipeline_tests.temp_writers import killed_writer, live_writer
+from mspo_pipeline_tests.temp_writers import age, killed_writer, live_writer
 
 FRAME = pl.DataFrame({"zoneId": [1, 2], "zone": ["North", "South"]})
 
@@ -21,18 +19,13 @@ def _write(folder: Path) -> Path:
     return target
 
 
-def _age(path: Path, seconds: float) -> None:
-    then = time.time() - seconds
-    os.utime(path, (then, then))
-
-
 def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
     left = killed_writer(tmp_path)
-    _age(left, storage.STALE_TEMP_MIN_AGE_S + 1)
+    age(left, storage.STALE_TEMP_MIN_AGE_S + 1)
     not_ours = [tmp_path / "notes.parquet.tmp", tmp_path / ".mspo-notes.txt"]
     for path in not_ours:
         path.write_bytes(b"keep me")
-        _age(path, 3600)
+        age(path, 3600)
 
     target = _write(tmp_path)
 
@@ -46,7 +39,7 @@ def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> Non
 
 def test_a_live_writers_file_is_kept_however_old_it_is(tmp_path: Path) -> None:
     with live_writer(tmp_path) as temp:
-        _age(temp, 24 * 3600)  # a write that has been going on for a day
+        age(temp, 24 * 3600)  # a write that has been going on for a day
 
         target = _write(tmp_path)
         assert storage.remove_stale_temps(tmp_path, min_age_s=0) == []
@@ -54,7 +47,7 @@ def test_a_live_writers_file_is_kept_however_old_it_is(tmp_path: Path) -> None:
         assert temp.read_bytes() == b"PAR1 half a file"
         assert target.is_file()
     assert temp.exists()  # killed now: the next sweep may take it
-    _age(temp, storage.STALE_TEMP_MIN_AGE_S + 1)
+    age(temp, storage.STALE_TEMP_MIN_AGE_S + 1)
     assert storage.remove_stale_temps(tmp_path) == [temp]
 
 
@@ -67,7 +60,7 @@ def test_a_file_just_created_is_kept_until_its_writer_has_had_time_to_lock_it(
 
     assert storage.remove_stale_temps(tmp_path) == []
     assert fresh.exists()
-    _age(fresh, storage.STALE_TEMP_MIN_AGE_S + 1)
+    age(fresh, storage.STALE_TEMP_MIN_AGE_S + 1)
     assert storage.remove_stale_temps(tmp_path) == [fresh]
 
 
