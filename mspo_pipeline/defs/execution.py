@@ -13,13 +13,21 @@ took 20.4 s that way and 11.9 s pooled (``benchmarks.daily --instance deployment
 network to Cloud SQL each connection costs more. A run is not long-lived, so this executor gives
 its instance the pool Dagster gives its webserver (``DagsterInstance.optimize_for_webserver``):
 one connection kept open for the run, up to ``MAX_OVERFLOW`` more while threads write at once.
+A connection kept open can be ended under the run (a database restart, a failover, an idle
+timeout on the way): each is tried with ``SELECT 1`` as it is taken from the pool and replaced
+if it is gone, as SQLAlchemy's ``pool_pre_ping`` does, which Dagster's pool does not set; a run
+that connected for each event never noticed such an end, and a pooled one must not fail on it.
 The instance is the run's own (its process's), so the webserver and the daemon are not
 affected; on SQLite, which has no pool, nothing changes. It is done in the executor because that
 is the one piece of a run the code location chooses on every deployment: the GKE chart writes
 the instance's storage settings itself.
 """
 
+from typing import Any
+
 import dagster as dg
+from sqlalchemy import event, exc
+from sqlalchemy.pool import QueuePool
 
 POOL_RECYCLE_SECONDS = 3600
 MAX_OVERFLOW = 20
@@ -29,8 +37,26 @@ NO_STATEMENT_TIMEOUT = 0
 """A run's queries are never cut short, as without the pool."""
 
 
+def _replace_if_ended(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection's check as it is taken: raising ``DisconnectionError`` makes the pool
+    drop it and connect anew (SQLAlchemy's ``PoolEvents.checkout``)."""
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as error:  # whatever the driver raises, the connection cannot be used
+        raise exc.DisconnectionError(f"a pooled connection was ended: {error}") from error
+
+
 def keep_connections_open(instance: dg.DagsterInstance) -> None:
-    """Pool ``instance``'s storage connections for as long as the process lives."""
+    """Pool ``instance``'s storage connections for as long as the process lives, each checked
+    before use. The check listens on every ``QueuePool`` of the process: the pools this call
+    creates are the only ones in a run (SQLite storages, and Dagster without this call, use
+    none)."""
+    if not event.contains(QueuePool, "checkout", _replace_if_ended):
+        event.listen(QueuePool, "checkout", _replace_if_ended)
     instance.optimize_for_webserver(
         statement_timeout=NO_STATEMENT_TIMEOUT,
         pool_recycle=POOL_RECYCLE_SECONDS,

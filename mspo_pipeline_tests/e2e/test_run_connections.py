@@ -19,6 +19,7 @@ import dagster as dg
 import pytest
 
 from mspo_pipeline_tests import REPO_ROOT
+from mspo_pipeline_tests.connections_location import ENDED
 from mspo_pipeline_tests.deployment import (
     VENV_BIN,
     Postgres,
@@ -97,3 +98,24 @@ def test_a_runs_events_go_through_kept_connections(
     executed = len(logs[pooled_run.run_id]) - started
     # Every event from the run's start on costs Dagster's own storage a connection (or more).
     assert per_event - pooled >= executed, (pooled, per_event, executed)
+
+
+def test_a_run_goes_on_when_the_database_ends_its_connections(
+    tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart or a failover of the database ends the connection a run keeps open. Connecting
+    for each event, a run never noticed; pooled, it must not fail either: the connection is
+    checked before each use and replaced when it is gone."""
+    for name, value in postgres.env().items():
+        monkeypatch.setenv(name, value)
+    home = storage_only_home(tmp_path / "home")
+    _, run = _materialise(home, postgres, "restarted")
+
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        restart = instance.get_latest_materialization_event(
+            dg.AssetKey(["layer", "database_restart"])
+        )
+    assert restart is not None and restart.asset_materialization is not None
+    ended = restart.asset_materialization.metadata[ENDED].value
+    assert isinstance(ended, int) and ended >= 1, "the run's own connection was not ended"
