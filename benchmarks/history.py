@@ -18,16 +18,12 @@ on its reference date, 2026-11-20) go from the generator through the typed, vali
 curated functions (no HTTP, no Dagster) into ``curated/smallholders`` files in the store layout;
 the history is then folded in day by day, each partition written where the asset writes it.
 
-Untimed set-up: ``--days`` consecutive days of the emulator's registers (ending on its reference
-date, 2026-11-20) go from the generator through the typed, validated and curated functions (no
-HTTP, no Dagster) into ``curated/smallholders`` files in the store layout; the history is then
-folded in day by day, each partition written where the asset writes it.
-
 Timed, medians over ``--rounds``, at day 1, 10 and the last day (30 by default):
 
 - ``incremental``: what the ``curated/plot_history`` asset does for one day: read the previous
   day's history file, ``merge_history`` with the day's smallholders, write the new file. Its cost
-  must not grow with the days kept; ``merge only`` is the DuckDB part alone.
+  must not grow with the days kept; ``merge only`` is ``merge_history`` alone (polars), without
+  the file's read and write.
 - ``rebuild from all days`` (the baseline): ``build_history`` over every stored smallholders
   partition up to that day, read in place by DuckDB: what keeping the history without the
   incremental chain would cost per day.

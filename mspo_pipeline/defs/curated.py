@@ -45,7 +45,13 @@ from mspo_pipeline.lib.days import partition_date
 from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.tables import PLOT_HISTORY
-from mspo_pipeline.lib.ui_metadata import curated_columns, curated_metadata, flag_counts, preview
+from mspo_pipeline.lib.ui_metadata import (
+    counts,
+    curated_columns,
+    curated_metadata,
+    flag_counts,
+    preview,
+)
 
 CURATED_GROUP = "curated"
 CURATED_KINDS = frozenset({"duckdb", "polars", "parquet"})
@@ -149,10 +155,10 @@ def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
     """Plots per scheme and how many rows raise each flag: the numbers the UI plots by day."""
     return {
         **curated_metadata("smallholders", frame),
-        **{
-            f"plots_{scheme.lower()}": frame.filter(pl.col("scheme") == scheme).height
-            for scheme in curated.SCHEMES
-        },
+        **counts(
+            frame,
+            {f"plots_{scheme.lower()}": pl.col("scheme") == scheme for scheme in curated.SCHEMES},
+        ),
         "plots_deleted": int(frame.get_column("deleted").sum()),
         "plots_gps_usable": int(frame.get_column("gps_usable").sum()),
         **flag_counts("smallholders", frame),
@@ -321,16 +327,20 @@ NO_HISTORY = "none: first partition"
 
 def history_metadata(frame: pl.DataFrame, partition: str, previous: str | None) -> dict[str, Any]:
     """What the day did to the history: versions opened, plots removed, and the history's size."""
-    day = partition_date(partition)
-    opened = frame.filter(pl.col("valid_from") == day)
-    current = frame.filter(pl.col("replaced_on").is_null())
+    opened = pl.col("valid_from") == partition_date(partition)
+    current, removed = pl.col("replaced_on").is_null(), pl.col("removed")
     return {
         **curated_metadata(PLOT_HISTORY, frame),
         "history_of": previous or NO_HISTORY,
-        "plots": current.height,
-        "plots_current": current.filter(~pl.col("removed")).height,
-        "versions_opened": opened.filter(~pl.col("removed")).height,
-        "plots_removed": opened.filter(pl.col("removed")).height,
+        **counts(
+            frame,
+            {
+                "plots": current,
+                "plots_current": current & ~removed,
+                "versions_opened": opened & ~removed,
+                "plots_removed": opened & removed,
+            },
+        ),
     }
 
 

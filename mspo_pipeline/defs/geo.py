@@ -24,7 +24,13 @@ from mspo_pipeline.lib import curated, geo, layout, maps, storage
 from mspo_pipeline.lib.parquet_io import COLUMNS, ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.resources import HexGrid
-from mspo_pipeline.lib.ui_metadata import curated_columns, curated_metadata, flag_counts, preview
+from mspo_pipeline.lib.ui_metadata import (
+    counts,
+    curated_columns,
+    curated_metadata,
+    flag_counts,
+    preview,
+)
 
 PLOTS_GEO_KEY = dg.AssetKey(["curated", "plots_geo"])
 PLOTS_HEX_KEY = dg.AssetKey(["curated", "plots_hex"])
@@ -92,9 +98,10 @@ def plots_geo(
     sent = pl.concat([geo.sent_coordinates(raw[scheme], scheme) for scheme in curated.SCHEMES])
     frame = geo.plots_geo(smallholders.frame, sent)
     partition = context.partition_key
-    located = frame.filter(pl.col(geo.GEOMETRY).is_not_null())
+    located = counts(frame, {"plots_located": pl.col(geo.GEOMETRY).is_not_null()})
     context.log.info(
-        f"plots_geo {partition}: {located.height} of {frame.height} plot(s) have a usable point; "
+        f"plots_geo {partition}: {located['plots_located']} of {frame.height} plot(s) have a "
+        "usable point; "
         f"{frame.get_column('eudr_point_ready').sum()} meet EUDR's point requirement"
     )
     png = maps.plots_map(frame, partition)
@@ -104,7 +111,7 @@ def plots_geo(
             **lineage_metadata(derived_sources(smallholders)),
             **_geo_output_metadata("plots_geo", frame, "Point"),
             "plots": frame.height,
-            "plots_located": located.height,
+            **located,
             **flag_counts("plots_geo", frame),
             **publish_map(io_manager.root, PLOTS_GEO_KEY, partition, png, "plots by status"),
         },

@@ -54,9 +54,19 @@ def curated_metadata(table: str, frame: pl.DataFrame) -> dict[str, Any]:
     return {"dagster/row_count": frame.height, **curated_columns(table), "preview": preview(frame)}
 
 
+def counts(frame: pl.DataFrame, conditions: Mapping[str, pl.Expr]) -> dict[str, int]:
+    """How many rows meet each condition, in one pass over the frame: filtering a day's frame
+    to count its rows would copy every column of the rows it keeps (80 MB and more at full
+    scale, at the peak of the steps that count)."""
+    row = frame.select(condition.sum().alias(name) for name, condition in conditions.items()).row(
+        0, named=True
+    )
+    return {name: int(value) for name, value in row.items()}
+
+
 def flag_counts(table: str, frame: pl.DataFrame) -> dict[str, int]:
     """How many rows raise each of the table's declared flags: plain ints the UI plots by day."""
-    return {flag: int(frame.get_column(flag).sum()) for flag in curated_table(table).flags}
+    return counts(frame, {flag: pl.col(flag) for flag in curated_table(table).flags})
 
 
 def preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:

@@ -387,6 +387,18 @@ def test_plot_history_is_the_newest_partition_sorted_by_plot(store: Store) -> No
     assert (
         published["plots_current"] == stored(store.root, "curated", "smallholders", DAYS[-1]).height
     )
+    current = newest.filter(pl.col("replaced_on").is_null())
+    opened = newest.filter(pl.col("valid_from") == dt.date.fromisoformat(DAYS[-1]))
+    assert {
+        name: published[name]
+        for name in ("plots", "plots_current", "versions_opened", "plots_removed")
+    } == {
+        "plots": current.height,
+        "plots_current": current.filter(~pl.col("removed")).height,
+        "versions_opened": opened.filter(~pl.col("removed")).height,
+        "plots_removed": opened.filter(pl.col("removed")).height,
+    }
+    assert published["versions_opened"] > 0
     assert metadata(store, DAYS[0], HISTORY_KEY)["history_of"] == NO_HISTORY
 
 

@@ -21,6 +21,7 @@ from mspo_pipeline.defs import geo as geo_assets
 from mspo_pipeline.defs.curated import SMALLHOLDERS_KEY
 from mspo_pipeline.defs.geo import K_ANONYMITY_CHECK, MAPPED_KEYS, PLOTS_GEO_KEY, PLOTS_HEX_KEY
 from mspo_pipeline.lib import geo, layout, maps, storage
+from mspo_pipeline.lib.schemas import curated_table
 from mspo_pipeline.lib.settings import ENV_DEFAULTS
 from mspo_pipeline_tests import pipeline
 from mspo_pipeline_tests.curated_store import DAYS, H3_RESOLUTION, Store, metadata, stored
@@ -96,6 +97,16 @@ def test_the_emulators_gps_quirks_carry_their_flags(store: Store) -> None:
     assert osh.height > 0 and not osh.get_column("gps_precision_ok").any()
     spoc = frame.filter((pl.col("scheme") == "SPOC") & pl.col("gps_usable"))
     assert spoc.get_column("gps_precision_ok").all()
+
+
+def test_plot_and_flag_counts_are_published(store: Store) -> None:
+    for day in DAYS:
+        frame, shown = geo_day(store, day), metadata(store, day, PLOTS_GEO_KEY)
+        assert shown["plots"] == frame.height
+        located = frame.filter(pl.col(geo.GEOMETRY).is_not_null()).height
+        assert 0 < shown["plots_located"] == located < frame.height
+        for flag in curated_table("plots_geo").flags:
+            assert shown[flag] == frame.get_column(flag).sum(), flag
 
 
 def test_published_cells_hold_k_plots_and_account_for_every_located_plot(store: Store) -> None:
