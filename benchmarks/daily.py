@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 
 from benchmarks import timed_events
 from benchmarks.capture import run_example, start_emulator
+from mspo_pipeline.defs.execution import RUN_PROCESS_ENV
 from mspo_pipeline.lib.days import today_in_malaysia
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def _daily_run(
     recording events is written there (``benchmarks.timed_events``)."""
     env = {
         **os.environ,
+        **RUN_PROCESS_ENV,  # as the image sets it for every run
         "DAGSTER_HOME": str(work / "home"),
         "MSPO_API_BASE_URL": base_url,
         "MSPO_DATA_ROOT": str(work / "data"),

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
+from mspo_pipeline.defs.execution import RUN_PROCESS_ENV
 from mspo_pipeline.defs.partitions import API_POOL
 from mspo_pipeline.defs.warehouse import MANIFEST_POOL
 from mspo_pipeline_tests.deployment import DOCKER_DIR, REPO_ROOT
@@ -533,3 +534,17 @@ def test_a_typo_fails(broken: str, fails: str) -> None:
     with pytest.raises(AssertionError):
         test_every_key_path_is_one_the_chart_reads(values)
         test_every_value_has_the_schema_type(values)
+
+
+def test_the_image_sets_the_run_process_environment() -> None:
+    """Every process of the image, run pods included, starts with ``RUN_PROCESS_ENV``: the
+    allocator setting cannot be made once polars is loaded."""
+    dockerfile = (DOCKER_DIR / "Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.rindex("\nFROM ") :]
+    env_match = re.search(r"^ENV (.*?)\n(?!\s)", runtime, re.MULTILINE | re.DOTALL)
+    assert env_match
+    settings = dict(
+        re.findall(r"(\w+)=(\S+)", env_match[1].replace("\\\n", " ")),
+    )
+    for name, value in RUN_PROCESS_ENV.items():
+        assert settings.get(name) == value, name
