@@ -1,6 +1,7 @@
 """The daily run at full scale: the docs' example scripts against the whole graph in Dagster.
 
     .venv/bin/python -m benchmarks.daily [--rounds 3] [--scale 1.0] [--instance sqlite]
+        [--against DIR]
 
 One emulator process (started here and warmed up, so generation is not timed) serves both
 contenders, each in a fresh process, alternating, ``--rounds`` times:
@@ -18,6 +19,11 @@ contenders, each in a fresh process, alternating, ``--rounds`` times:
   once, untimed, by the same command against an emulator serving yesterday. (On an empty store
   the run was lighter: ``plot_history`` alone peaked about 250 MB lower with no history to
   merge.)
+
+Each ``dagster`` contender starts with the environment the image gives every process
+(``RUN_PROCESS_ENV``: polars' allocator settings). ``--against DIR`` adds a contender: the same
+command over another checkout of the project (a git worktree of an earlier commit, say), with
+that checkout's own ``RUN_PROCESS_ENV``, so a change is measured beside its baseline in one run.
 
 ``--instance`` is where Dagster records the runs: ``sqlite``, the CLI's default instance under
 a fresh ``DAGSTER_HOME``, or ``deployment``, docker/dagster.yaml's storages on a throwaway local
@@ -44,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +126,42 @@ def measure_docs(base_url: str) -> Sample:
         return Sample(*_wait(process))
 
 
+@dataclass(frozen=True)
+class Code:
+    """A checkout whose graph a contender runs, and the environment its image starts runs with
+    (its ``RUN_PROCESS_ENV``, none if it has none)."""
+
+    root: Path | None
+    """None: this checkout, as imported here."""
+    env: Mapping[str, str]
+
+
+THIS_CODE = Code(None, RUN_PROCESS_ENV)
+
+
+def other_code(root: Path) -> Code:
+    """Another checkout of the project (a git worktree of an earlier commit, say), which must
+    hold ``benchmarks/timed_events.py``."""
+    if not (root / "benchmarks" / "timed_events.py").is_file():
+        sys.exit(f"--against {root}: no benchmarks/timed_events.py there (a checkout too old)")
+    asked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json\n"
+            "try:\n    from mspo_pipeline.defs.execution import RUN_PROCESS_ENV as env\n"
+            "except ImportError:\n    env = {}\n"
+            "print(json.dumps(dict(env)))",
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Code(root, json.loads(asked.stdout))
+
+
 def _daily_run(
     base_url: str,
     work: Path,
@@ -127,13 +169,14 @@ def _daily_run(
     events_file: Path | None = None,
     *,
     pooled: bool = True,
+    code: Code = THIS_CODE,
 ) -> subprocess.Popen[bytes]:
-    """``dagster asset materialize`` of the whole graph for ``day``, on ``work``'s ``home``
-    (the instance) and ``data`` (the store); with ``events_file``, the time the instance spends
-    recording events is written there (``benchmarks.timed_events``)."""
+    """``dagster asset materialize`` of ``code``'s whole graph for ``day``, on ``work``'s
+    ``home`` (the instance) and ``data`` (the store); with ``events_file``, the time the instance
+    spends recording events is written there (``benchmarks.timed_events``)."""
     env = {
         **os.environ,
-        **RUN_PROCESS_ENV,  # as the image sets it for every run
+        **code.env,  # as the image sets it for every run
         "DAGSTER_HOME": str(work / "home"),
         "MSPO_API_BASE_URL": base_url,
         "MSPO_DATA_ROOT": str(work / "data"),
@@ -146,10 +189,13 @@ def _daily_run(
         env[timed_events.EVENTS_FILE_VARIABLE] = str(events_file)
         if not pooled:
             env[timed_events.UNPOOLED_VARIABLE] = "1"
+    if code.root is not None:
+        env["PYTHONPATH"] = str(code.root)  # its modules before the installed ones
     command = [*dagster, "asset", "materialize", "-m", "mspo_pipeline.definitions"]
     return subprocess.Popen(
         [*command, "--select", "*", "--partition", day.isoformat()],
         env=env,
+        cwd=code.root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -157,6 +203,7 @@ def _daily_run(
 
 INSTANCES = ("sqlite", "deployment")
 YESTERDAY_DATABASE = "yesterday"
+AGAINST = "dagster, the other checkout"
 UNPOOLED = "dagster, a connection per event"
 """The same run with its instance as Dagster leaves it (dagster-postgres connects per event),
 not pooled by the code location's executor (``benchmarks.timed_events``)."""
@@ -232,7 +279,11 @@ def _yesterdays_instance(yesterday: Path, work: Path, postgres: Postgres | None)
 
 
 def measure_dagster(
-    base_url: str, yesterday: Path, postgres: Postgres | None, contender: str
+    base_url: str,
+    yesterday: Path,
+    postgres: Postgres | None,
+    contender: str,
+    code: Code = THIS_CODE,
 ) -> Sample:
     """Today's partition, as the 06:00 schedule runs it, on a copy of ``yesterday``: the
     emulator serves today's register, so every capture is on time."""
@@ -245,7 +296,12 @@ def measure_dagster(
         with _yesterdays_instance(yesterday, work, postgres):
             events_file = Path(scratch) / "events.json"
             process = _daily_run(
-                base_url, work, today_in_malaysia(), events_file, pooled=contender != UNPOOLED
+                base_url,
+                work,
+                today_in_malaysia(),
+                events_file,
+                pooled=contender != UNPOOLED,
+                code=code,
             )
             wall, peak = _wait(process)
             recorded = json.loads(events_file.read_text())
@@ -279,8 +335,20 @@ def main() -> None:
         default="sqlite",
         help="the CLI's default SQLite instance, or the deployment's storages on PostgreSQL",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (e.g. a git worktree of an earlier commit): its whole graph is "
+        "one more contender, so a change is measured beside its baseline in one run",
+    )
     args = parser.parse_args()
-    contenders = ["docs", "dagster", *([UNPOOLED] if args.instance == "deployment" else [])]
+    against = other_code(args.against.resolve()) if args.against else None
+    contenders = [
+        "docs",
+        "dagster",
+        *([UNPOOLED] if args.instance == "deployment" else []),
+        *([AGAINST] if against else []),
+    ]
     samples: dict[str, list[Sample]] = {name: [] for name in contenders}
     with ExitStack() as stack:
         postgres = None
@@ -295,7 +363,8 @@ def main() -> None:
                     if name == "docs":
                         samples[name].append(measure_docs(base_url))
                     else:
-                        sample = measure_dagster(base_url, yesterday, postgres, name)
+                        code = against if name == AGAINST and against else THIS_CODE
+                        sample = measure_dagster(base_url, yesterday, postgres, name, code)
                         samples[name].append(sample)
                     print(
                         f"round {number + 1}: {name} {samples[name][-1].wall_s:.1f} s", flush=True
@@ -315,9 +384,10 @@ def main() -> None:
     print(f"{'docs scripts (raw capture only), process':<44}{docs_wall:>9.1f}{1:>8.2f}", end="")
     print(f"{docs_peak:>9.0f}{1:>8.2f}")
     for name in contenders[1:]:
-        label = "whole graph, dagster CLI process"
-        if name == UNPOOLED:
-            label = "the same, a connection per event"
+        label = {
+            UNPOOLED: "the same, a connection per event",
+            AGAINST: f"the same, {args.against}",
+        }.get(name, "whole graph, dagster CLI process")
         wall, peak = median(name, "wall_s"), median(name, "peak_mb")
         print(f"{label:<44}{wall:>9.1f}{wall / docs_wall:>8.2f}", end="")
         print(f"{peak:>9.0f}{peak / docs_peak:>8.2f}")
