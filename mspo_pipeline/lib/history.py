@@ -137,14 +137,16 @@ def merge_history(
         how="diagonal_relaxed",
     ).schema
 
-    current = history.lazy().filter(pl.col("replaced_on").is_null())
-    today = smallholders.lazy().select(*KEY, _row_hash(tidy, common, new_tidy).alias("today_hash"))
-    pairs = current.select(
-        *KEY,
-        "version",
-        "removed",
-        pl.when(~pl.col("removed")).then(_row_hash(tidy, common, old_tidy)).alias("row_hash"),
-    ).join(today, on=KEY, how="full", coalesce=True)
+    versions = history.select(*KEY, "version", "removed", "replaced_on").with_columns(
+        pl.when(~pl.col("removed"))
+        .then(_row_hashes(history, tidy, common, old_tidy))
+        .alias("row_hash")
+    )
+    current = versions.lazy().filter(pl.col("replaced_on").is_null()).drop("replaced_on")
+    today = smallholders.select(*KEY).with_columns(
+        _row_hashes(smallholders, tidy, common, new_tidy).alias("today_hash")
+    )
+    pairs = current.join(today.lazy(), on=KEY, how="full", coalesce=True)
     present = pl.col("today_hash").is_not_null()
     ends = pl.col("version").is_not_null() & pl.when(pl.col("removed")).then(present).otherwise(
         ~present | (pl.col("today_hash") != pl.col("row_hash"))
@@ -199,20 +201,26 @@ def merge_history(
     )
     merged = pl.concat([closed, opened, removals], how="diagonal_relaxed")
     declared = curated_table(PLOT_HISTORY).schema
-    return merged.select(
+    merged = merged.select(
         *KEY, *(pl.col(name).cast(declared[name]) for name in _VERSION_NAMES), *tidy
-    ).sort(*KEY, "version")
+    )
+    # The rows gathered in key order: one copy of the history. ``DataFrame.sort`` on these keys
+    # held about 270 MiB at its peak over a day's history of 150 MiB, the gather 155.
+    return merged[merged.select(pl.arg_sort_by(*KEY, "version")).to_series()]
 
 
-def _row_hash(tidy: Sequence[str], common: pl.Schema, present: Sequence[str]) -> pl.Expr:
-    """One hash over the ``tidy`` columns of a frame that has the ``present`` ones, each cast to
-    its ``common`` type across the two days (an absent column counts as null): equal values hash
-    alike whichever day sent them, even if a column's type or presence differs between the days.
-    """
-    return pl.struct(
+def _row_hashes(
+    frame: pl.DataFrame, tidy: Sequence[str], common: pl.Schema, present: Sequence[str]
+) -> pl.Series:
+    """One hash per row over the ``tidy`` columns of ``frame``, which has the ``present`` ones,
+    each cast to its ``common`` type across the two days (an absent column counts as null):
+    equal values hash alike whichever day sent them, even if a column's type or presence
+    differs between the days. ``hash_rows`` hashes the columns in place; a struct of them cost
+    about 64 MiB and 0.14 s more over a day's history."""
+    return frame.select(
         pl.col(c).cast(common[c]) if c in present else pl.lit(None, common[c]).alias(c)
         for c in tidy
-    ).hash(seed=0)
+    ).hash_rows(seed=0)
 
 
 def _select_history(tidy: Sequence[str]) -> str:
