@@ -42,7 +42,7 @@ from mspo_pipeline.defs.automation import rederive_when_an_earlier_day_changes
 from mspo_pipeline.defs.partitions import daily_partitions, earlier_days
 from mspo_pipeline.lib import curated, history, layout, storage
 from mspo_pipeline.lib.days import partition_date
-from mspo_pipeline.lib.parquet_io import ParquetUPathIOManager
+from mspo_pipeline.lib.parquet_io import COLUMNS, ParquetUPathIOManager
 from mspo_pipeline.lib.provenance import SOURCES, StoredFrame, derived_sources, lineage_metadata
 from mspo_pipeline.lib.tables import PLOT_HISTORY
 from mspo_pipeline.lib.ui_metadata import (
@@ -275,7 +275,11 @@ def _days_apart(earlier: str, later: str) -> int:
         "`snapshot_date`/`late_capture` and `compared_snapshot_date`/`compared_late_capture` "
         "say which day's register each end of the comparison is.",
     ),
-    ins={"smallholders": dg.AssetIn(key=SMALLHOLDERS_KEY)},
+    ins={
+        "smallholders": dg.AssetIn(
+            key=SMALLHOLDERS_KEY, metadata={COLUMNS: list(curated.CHANGES_READS)}
+        )
+    },
     deps=[
         # Orders a backfill day after day and marks a day stale when a day before it is filled
         # in; nothing is loaded through it (see module docstring).
@@ -306,7 +310,11 @@ def changes(
                 f"changes for {partition} compare with {previous_key} and cover every day since"
             )
         path = storage.storage_path(io_manager.root, SMALLHOLDERS_KEY.path, previous_key)
-        compared = StoredFrame(*storage.read_stored(storage.as_upath(path), digest=False)[:2])
+        compared = StoredFrame(
+            *storage.read_stored(
+                storage.as_upath(path), digest=False, columns=curated.CHANGES_READS
+            )[:2]
+        )
         previous = _with_day_captures(compared.frame, io_manager.root, previous_key, context.log)
         lineage[COMPARED_SOURCES] = str(lineage_metadata(derived_sources(compared))[SOURCES])
     current = _with_day_captures(smallholders.frame, io_manager.root, partition, context.log)

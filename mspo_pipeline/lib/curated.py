@@ -101,6 +101,9 @@ CHANGE_COLUMNS = tuple(
 )
 """The columns ``changes`` compares: the plot's own data as sent (deletion is reported as a
 removal, derived names and flags would report reference or rule changes as plot changes)."""
+CHANGES_READS = (*KEY, "deleted", *CHANGE_COLUMNS, *CAPTURE_COLUMNS)
+"""What ``changes`` reads of a day's ``smallholders``: the rest of its columns (the canonical
+names, the flags) would only be held in memory, twice, for nothing."""
 
 
 def previous_partition(current: str, available: Iterable[str]) -> str | None:
