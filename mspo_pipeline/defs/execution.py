@@ -37,10 +37,11 @@ RUN_PROCESS_ENV = MappingProxyType(
 (jemalloc) as polars loads: memory a step frees goes back to the system within 200 ms, by a
 thread of the allocator's own, instead of staying resident for the steps after it (10 s and
 more by default, which in a run of back-to-back steps is the whole run). The run's peak is then
-the largest step's own, not that step's on top of what the steps before it held: about 11 %
-lower at full scale, at about 5 % more run time (``benchmarks.daily`` runs Dagster's contender
-with it, as deployed). polars is loaded with the code location, so a process cannot set it for
-itself: it must be in the environment the process starts with."""
+closer to the largest step's own than to that step's on top of what the steps before it held:
+at full scale 880 -> 851 MiB, no run time measurably lost (``benchmarks.daily --against`` a
+checkout without it, 5 rounds); 1,048 -> 928 MiB before the largest steps' own peaks were cut.
+polars is loaded with the code location, so a process cannot set it for itself: it must be in
+the environment the process starts with."""
 POOL_RECYCLE_SECONDS = 3600
 MAX_OVERFLOW = 20
 """The webserver's own defaults (``dagster-webserver --db-pool-recycle``,
