@@ -157,10 +157,12 @@ def smallholders_metadata(frame: pl.DataFrame) -> dict[str, Any]:
         **curated_metadata("smallholders", frame),
         **counts(
             frame,
-            {f"plots_{scheme.lower()}": pl.col("scheme") == scheme for scheme in curated.SCHEMES},
+            {
+                **{f"plots_{s.lower()}": pl.col("scheme") == s for s in curated.SCHEMES},
+                "plots_deleted": pl.col("deleted"),
+                "plots_gps_usable": pl.col("gps_usable"),
+            },
         ),
-        "plots_deleted": int(frame.get_column("deleted").sum()),
-        "plots_gps_usable": int(frame.get_column("gps_usable").sum()),
         **flag_counts("smallholders", frame),
     }
 
