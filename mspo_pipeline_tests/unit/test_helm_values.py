@@ -32,8 +32,9 @@ from mspo_pipeline_tests.deployment import DOCKER_DIR, REPO_ROOT
 VALUES_FILE = REPO_ROOT / "deploy" / "helm" / "values.yaml"
 
 # Measured: a full-scale daily run on a store that holds yesterday, the whole graph in one
-# process (README "Benchmarks", whose "MB" are the MiB of the process's ru_maxrss).
-MEASURED_PEAK_BYTES = 853 * 1024 * 1024
+# process (README "Benchmarks", whose "MB" are the MiB of the process's ru_maxrss): the highest
+# of the day's runs.
+MEASURED_PEAK_BYTES = 910 * 1024 * 1024
 MEMORY_LIMIT_HEADROOM = 1.5
 
 # ---- The chart's values schema, as far as this file relies on it ------------------------------
@@ -548,3 +549,23 @@ def test_the_image_sets_the_run_process_environment() -> None:
     )
     for name, value in RUN_PROCESS_ENV.items():
         assert settings.get(name) == value, name
+
+
+def test_the_image_builds_the_maps_font_list_where_its_user_can_write_it() -> None:
+    """Matplotlib's font list lives under ``MPLCONFIGDIR``: built while the image is, after the
+    venv is in place, and handed to the user the image runs as. Under the user's home, which
+    that user cannot write, every run would build it in a temporary directory and warn."""
+    dockerfile = (DOCKER_DIR / "Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.rindex("\nFROM ") :].replace("\\\n", " ")
+    instructions = [line for line in runtime.splitlines() if line and not line.startswith("#")]
+    config_dir = next(i for i in instructions if i.startswith("ENV MPLCONFIGDIR="))
+    build = next(i for i in instructions if "import matplotlib.font_manager" in i)
+    venv = next(i for i in instructions if i.startswith("COPY --from=builder /opt/venv "))
+    user = re.search(r"useradd .*?--uid (\d+) --gid (\w+) .*? (\w+)\s", runtime)
+    assert user and f"USER {user[1]}:{user[1]}" in instructions
+    assert build.startswith("RUN ")
+    assert f'chown -R {user[3]}:{user[2]} "$MPLCONFIGDIR"' in build
+    assert instructions.index(venv) < instructions.index(build)
+    assert instructions.index(config_dir) < instructions.index(build)
+    directory = config_dir.split("=", 1)[1]
+    assert not directory.startswith(("/tmp", "$HOME")), "kept in the image, not per process"
