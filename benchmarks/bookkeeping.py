@@ -66,8 +66,8 @@ def per_event_ms(instance: dg.DagsterInstance, events: int) -> tuple[float, floa
 
 def postgres_per_event_ms(rounds: int) -> dict[str, tuple[float, float]]:
     """``per_event_ms`` on the deployment's instance, as Dagster connects (once per event) and
-    as the project's executor pools it, alternating."""
-    from mspo_pipeline.defs.execution import keep_connections_open
+    as the deployments' instance pools it (``mspo_pipeline.instance``), alternating."""
+    from mspo_pipeline.instance import keep_connections_open
     from mspo_pipeline_tests.deployment import (
         postgres_bin_dir,
         postgres_cluster,

@@ -26,10 +26,10 @@ command over another checkout of the project (a git worktree of an earlier commi
 that checkout's own ``RUN_PROCESS_ENV``, so a change is measured beside its baseline in one run.
 
 ``--instance`` is where Dagster records the runs: ``sqlite``, the CLI's default instance under
-a fresh ``DAGSTER_HOME``, or ``deployment``, docker/dagster.yaml's storages on a throwaway local
-PostgreSQL cluster (yesterday built in one database, each run on a copy of it), where a third
-contender is the same run with its instance connecting for each event, as Dagster leaves it,
-instead of pooled by the project's executor (``defs/execution.py``).
+a fresh ``DAGSTER_HOME``, or ``deployment``, docker/dagster.yaml's storages and instance class on
+a throwaway local PostgreSQL cluster (yesterday built in one database, each run on a copy of
+it), where a third contender is the same run with its instance connecting for each event, as
+Dagster leaves it, instead of pooled (``mspo_pipeline/instance.py``).
 
 Printed: the process's wall time, for ``dagster`` also the run's own time (RUN_START to
 RUN_SUCCESS, from the instance) and its step count, the peak memory of the process (its own
@@ -236,14 +236,17 @@ def _sql(postgres: Postgres, statement: str) -> None:
         conn.close()
 
 
-def _instance_home(home: Path, postgres: Postgres | None) -> None:
-    """An empty DAGSTER_HOME: SQLite's default, or docker/dagster.yaml's storage."""
+def _instance_home(home: Path, postgres: Postgres | None, code: Code = THIS_CODE) -> None:
+    """An empty DAGSTER_HOME: SQLite's default, or docker/dagster.yaml's storage and instance
+    class (unless ``code`` is a checkout from before the class existed)."""
     if postgres is None:
         home.mkdir(parents=True)
         return
+    from mspo_pipeline_tests import REPO_ROOT
     from mspo_pipeline_tests.deployment import storage_only_home
 
-    storage_only_home(home)
+    root = code.root or REPO_ROOT
+    storage_only_home(home, instance_class=(root / "mspo_pipeline" / "instance.py").is_file())
 
 
 def build_yesterday(scale: float, work: Path, postgres: Postgres | None) -> None:
@@ -260,14 +263,16 @@ def build_yesterday(scale: float, work: Path, postgres: Postgres | None) -> None
 
 
 @contextmanager
-def _yesterdays_instance(yesterday: Path, work: Path, postgres: Postgres | None) -> Iterator[None]:
-    """``work/home``: an instance that holds yesterday, for one run to write into: a copy of the
-    SQLite files, or of the PostgreSQL database (``CREATE DATABASE ... TEMPLATE``)."""
+def _yesterdays_instance(
+    yesterday: Path, work: Path, postgres: Postgres | None, code: Code
+) -> Iterator[None]:
+    """``work/home``: an instance that holds yesterday, for one run of ``code`` to write into: a
+    copy of the SQLite files, or of the PostgreSQL database (``CREATE DATABASE ... TEMPLATE``)."""
     if postgres is None:
         shutil.copytree(yesterday / "home", work / "home")
         yield
         return
-    _instance_home(work / "home", postgres)
+    _instance_home(work / "home", postgres, code)
     database = f"run_{os.getpid()}_{time.monotonic_ns()}"
     _sql(postgres, f"CREATE DATABASE {database} TEMPLATE {YESTERDAY_DATABASE}")
     os.environ["DAGSTER_POSTGRES_DB"] = database
@@ -293,7 +298,7 @@ def measure_dagster(
         work = Path(scratch) / "work"
         # The store's files are linked (the IO manager replaces a file, never writes into it).
         shutil.copytree(yesterday / "data", work / "data", copy_function=os.link)
-        with _yesterdays_instance(yesterday, work, postgres):
+        with _yesterdays_instance(yesterday, work, postgres, code):
             events_file = Path(scratch) / "events.json"
             process = _daily_run(
                 base_url,

@@ -8,8 +8,9 @@ before the run goes on. Wrapping that one method with a clock tells how much of 
 Dagster's own record keeping, whatever the pipeline does: a floor no change to the assets can
 go below. The wrapper costs one clock read per event (about a microsecond). At exit the count
 and the seconds are written as JSON to the file named by ``EVENTS_FILE_VARIABLE``. With
-``UNPOOLED_VARIABLE`` set, the code location's executor cannot pool the instance's connections
-(``defs/execution.py``): the run connects for each event, as Dagster does by default.
+``UNPOOLED_VARIABLE`` set, neither the deployments' instance class nor the code location's
+executor can pool the instance's connections (``mspo_pipeline/instance.py``): the process
+connects for each event, as Dagster does by default.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
+from mspo_pipeline.instance import PooledInstance
 from mspo_pipeline_tests.deployment import DOCKER_DIR, REPO_ROOT, VENV_BIN, missing_system_tool
 
 COMPOSE = DOCKER_DIR / "compose.yaml"
@@ -84,7 +85,9 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_deployment_instance_config_is_valid_for_this_dagster() -> None:
-    config, _ = dagster_instance_config(str(DOCKER_DIR), "dagster.yaml")
+    config, instance_class = dagster_instance_config(str(DOCKER_DIR), "dagster.yaml")
+
+    assert instance_class is PooledInstance, "every process pools its connections"
 
     assert config["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
     assert config["concurrency"]["pools"]["default_limit"] == 1

@@ -5,7 +5,8 @@ through connections kept open; with Dagster's own, each event opens and closes o
 PostgreSQL counts the connections made to a database (``pg_stat_database.sessions``). A run also
 writes events before any executor exists (creating the run records each planned
 materialisation and check), so the test compares the two executors on the same run rather than
-expecting a fixed count.
+expecting a fixed count; with the deployment's instance class (``PooledInstance``) those too go
+through kept connections.
 """
 
 from __future__ import annotations
@@ -119,3 +120,30 @@ def test_a_run_goes_on_when_the_database_ends_its_connections(
     assert restart is not None and restart.asset_materialization is not None
     ended = restart.asset_materialization.metadata[ENDED].value
     assert isinstance(ended, int) and ended >= 1, "the run's own connection was not ended"
+
+
+def test_the_deployments_instance_keeps_its_connections_from_the_runs_creation_on(
+    tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker/dagster.yaml names ``PooledInstance``: the process that creates a run (the daemon,
+    for a schedule or a backfill; here the CLI) pools from the start, so the planned
+    materialisations and checks it records before any executor exists go through kept
+    connections too. With Dagster's own executor, the whole process then opens a fixed few, where
+    the same run on the storage alone opens one or more for every event."""
+    for name, value in postgres.env().items():
+        monkeypatch.setenv(name, value)
+    storage_only = storage_only_home(tmp_path / "storage_only")
+    deployments = storage_only_home(tmp_path / "deployment", instance_class=True)
+    _materialise(storage_only, postgres, "dagsters")  # the new database's one-time set-up
+
+    per_event, per_event_run = _materialise(storage_only, postgres, "dagsters")
+    pooled, pooled_run = _materialise(deployments, postgres, "dagsters")
+
+    with dg.DagsterInstance.from_config(str(deployments)) as instance:
+        assert type(instance).__name__ == "PooledInstance"
+        events = len(instance.all_logs(pooled_run.run_id))
+    assert pooled_run.status == per_event_run.status == dg.DagsterRunStatus.SUCCESS
+    assert per_event >= events, (per_event, events)
+    # Pooled, what the process opens is the storages' set-up and a pool per storage (19 when
+    # written, for 107 events), not a connection per event.
+    assert pooled < events / 2, (pooled, per_event, events)
