@@ -6,11 +6,11 @@ The daily run records about 650 events (materialisations, check results, step st
 inputs, outputs, logs); this measures what each costs on the instance the CLI uses by default
 (SQLite under a fresh ``DAGSTER_HOME``), on a tmpfs when one exists, and on the deployment's
 (docker/dagster.yaml's storage on a throwaway local PostgreSQL cluster, when its server is
-installed), connecting for each event as Dagster does and pooled as this project's executor
-makes a run do (``defs/execution.py``); and what merging per-table steps into one subsettable
-multi-asset would save. Both graphs have the same assets, outputs, IO manager and one check per
-asset; only the number of steps differs. Medians over ``--rounds`` in-process runs on one
-instance.
+installed), connecting for each event as Dagster does and pooled as this project's instance
+class and executor make a process do (``mspo_pipeline/instance.py``); and what merging
+per-table steps into one subsettable multi-asset would save. Both graphs have the same assets,
+outputs, IO manager and one check per asset; only the number of steps differs. Medians over
+``--rounds`` in-process runs on one instance.
 """
 
 # No "from __future__ import annotations": Dagster inspects the asset annotations at runtime.
