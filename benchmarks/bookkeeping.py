@@ -69,9 +69,9 @@ def postgres_per_event_ms(rounds: int) -> dict[str, tuple[float, float]]:
     as the deployments' instance pools it (``mspo_pipeline.instance``), alternating."""
     from mspo_pipeline.instance import keep_connections_open
     from mspo_pipeline_tests.deployment import (
+        deployment_home,
         postgres_bin_dir,
         postgres_cluster,
-        storage_only_home,
     )
 
     if postgres_bin_dir() is None:
@@ -79,7 +79,7 @@ def postgres_per_event_ms(rounds: int) -> dict[str, tuple[float, float]]:
     samples: dict[str, list[tuple[float, float]]] = {}
     with postgres_cluster() as postgres, tempfile.TemporaryDirectory() as scratch:
         os.environ.update(postgres.env())  # the coordinates docker/dagster.yaml reads
-        home = storage_only_home(Path(scratch) / "home")
+        home = deployment_home(Path(scratch) / "home")
         for number in range(rounds):
             for pooled in (False, True)[:: 1 if number % 2 == 0 else -1]:
                 with dg.DagsterInstance.from_config(str(home)) as instance:

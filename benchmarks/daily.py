@@ -243,10 +243,10 @@ def _instance_home(home: Path, postgres: Postgres | None, code: Code = THIS_CODE
         home.mkdir(parents=True)
         return
     from mspo_pipeline_tests import REPO_ROOT
-    from mspo_pipeline_tests.deployment import storage_only_home
+    from mspo_pipeline_tests.deployment import deployment_home
 
     root = code.root or REPO_ROOT
-    storage_only_home(home, instance_class=(root / "mspo_pipeline" / "instance.py").is_file())
+    deployment_home(home, instance_class=(root / "mspo_pipeline" / "instance.py").is_file())
 
 
 def build_yesterday(scale: float, work: Path, postgres: Postgres | None) -> None:

@@ -205,10 +205,10 @@ def postgres_cluster() -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def storage_only_home(home: Path, *, instance_class: bool = False) -> Path:
-    """A DAGSTER_HOME with docker/dagster.yaml's storage and nothing else but, with
-    ``instance_class``, its instance class; the storage's coordinates come from the environment,
-    as ``Postgres.env`` names them."""
+def deployment_home(home: Path, *, instance_class: bool = False) -> Path:
+    """A DAGSTER_HOME with docker/dagster.yaml's storage, and with ``instance_class`` its
+    instance class, nothing else; the storage's coordinates come from the environment, as
+    ``Postgres.env`` names them."""
     deployment = yaml.safe_load((DOCKER_DIR / "dagster.yaml").read_text())
     kept = ("storage", "instance_class") if instance_class else ("storage",)
     home.mkdir(parents=True, exist_ok=True)

@@ -19,16 +19,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mspo_pipeline.instance import PooledInstance
 from mspo_pipeline_tests import REPO_ROOT
 from mspo_pipeline_tests.connections_location import ENDED
 from mspo_pipeline_tests.deployment import (
     VENV_BIN,
     Postgres,
+    deployment_home,
     missing_system_tool,
     postgres_bin_dir,
     postgres_cluster,
     sessions_opened,
-    storage_only_home,
 )
 
 LOCATION = "mspo_pipeline_tests.connections_location"
@@ -76,8 +77,8 @@ def test_a_runs_events_go_through_kept_connections(
     tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in postgres.env().items():
-        monkeypatch.setenv(name, value)  # what storage_only_home's dagster.yaml reads
-    home = storage_only_home(tmp_path / "home")
+        monkeypatch.setenv(name, value)  # what deployment_home's dagster.yaml reads
+    home = deployment_home(tmp_path / "home")
     _materialise(home, postgres, "dagsters")  # the new database's one-time set-up, not counted
 
     pooled, pooled_run = _materialise(home, postgres, "defs")
@@ -109,7 +110,7 @@ def test_a_run_goes_on_when_the_database_ends_its_connections(
     checked before each use and replaced when it is gone."""
     for name, value in postgres.env().items():
         monkeypatch.setenv(name, value)
-    home = storage_only_home(tmp_path / "home")
+    home = deployment_home(tmp_path / "home")
     _, run = _materialise(home, postgres, "restarted")
 
     assert run.status == dg.DagsterRunStatus.SUCCESS
@@ -132,15 +133,15 @@ def test_the_deployments_instance_keeps_its_connections_from_the_runs_creation_o
     the same run on the storage alone opens one or more for every event."""
     for name, value in postgres.env().items():
         monkeypatch.setenv(name, value)
-    storage_only = storage_only_home(tmp_path / "storage_only")
-    deployments = storage_only_home(tmp_path / "deployment", instance_class=True)
+    storage_only = deployment_home(tmp_path / "storage_only")
+    deployments = deployment_home(tmp_path / "deployment", instance_class=True)
     _materialise(storage_only, postgres, "dagsters")  # the new database's one-time set-up
 
     per_event, per_event_run = _materialise(storage_only, postgres, "dagsters")
     pooled, pooled_run = _materialise(deployments, postgres, "dagsters")
 
     with dg.DagsterInstance.from_config(str(deployments)) as instance:
-        assert type(instance).__name__ == "PooledInstance"
+        assert isinstance(instance, PooledInstance)
         events = len(instance.all_logs(pooled_run.run_id))
     assert pooled_run.status == per_event_run.status == dg.DagsterRunStatus.SUCCESS
     assert per_event >= events, (per_event, events)
