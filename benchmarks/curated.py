@@ -1,12 +1,18 @@
 """The curated layer at full scale, and a 7-day backfill of the whole graph, through Dagster.
 
     .venv/bin/python -m benchmarks.curated [--rounds 3] [--scale 1.0] [--days 7]
+        [--instance sqlite|deployment|memory]
 
 Untimed set-up: the emulator (in this process, a background thread) serves each of seven past
 days in turn and the raw layer captures it, so seven on-time raw partitions are stored.
 
 Timed, in-process Dagster runs on one local store and one instance (the code location's own
-``in_process_executor``), medians over ``--rounds``:
+``in_process_executor``), medians over ``--rounds``. ``--instance`` is where the runs are
+recorded: ``sqlite``, the CLI's default instance in a fresh ``DAGSTER_HOME``; ``deployment``,
+docker/dagster.yaml's storages and instance class on a throwaway PostgreSQL cluster (its
+server must be installed: scripts/ci-system-deps.sh); or ``memory``, Dagster's ephemeral
+in-memory instance, which no deployment runs on and which stores events far more cheaply (the
+figures of this benchmark before 2026-12-02 11:00 UTC were taken on it).
 
 - ``backfill``: the whole graph for the seven days, one run per day in date order, as the
   backfill daemon launches them. The raw steps keep the stored
@@ -36,7 +42,8 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -79,6 +86,30 @@ def _materialize(
             if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
         ]
         raise RuntimeError(f"run for {day} failed: {' | '.join(failures)}")
+
+
+INSTANCES = ("sqlite", "deployment", "memory")
+
+
+@contextmanager
+def run_instance(kind: str, home: Path) -> Iterator[dg.DagsterInstance]:
+    """The instance the benchmark's runs are recorded in (``--instance``), in ``home``."""
+    if kind == "memory":
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield instance
+        return
+    home.mkdir(parents=True)
+    if kind == "sqlite":
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+        return
+    from benchmarks.daily import deployment_instance
+    from mspo_pipeline_tests.deployment import deployment_home
+
+    with deployment_instance():
+        deployment_home(home, instance_class=True)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
 
 
 def _timed(work: Callable[[], object]) -> float:
@@ -163,22 +194,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--instance", choices=INSTANCES, default="sqlite")
     args = parser.parse_args()
     days = [(LAST_DAY - dt.timedelta(days=n)).isoformat() for n in reversed(range(args.days))]
 
     from mspo_pipeline.emulator.server import EmulatorServer
 
-    with tempfile.TemporaryDirectory() as tmp, EmulatorServer(scale=args.scale) as emulator:
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        emulator = stack.enter_context(EmulatorServer(scale=args.scale))
         root = str(Path(tmp) / "data")
         os.environ["MSPO_API_BASE_URL"] = emulator.base_url
         os.environ["MSPO_DATA_ROOT"] = root
         os.environ["MSPO_LATE_CAPTURE"] = "refuse"  # every raw partition must be on time
-        os.environ["DAGSTER_HOME"] = tmp
+        os.environ["DAGSTER_HOME"] = str(Path(tmp) / "home")
         from mspo_pipeline.definitions import defs
         from mspo_pipeline.defs.schedules import mspo_rederive
 
         graph = defs()
-        instance = dg.DagsterInstance.ephemeral()
+        instance = stack.enter_context(run_instance(args.instance, Path(tmp) / "home"))
         started = time.perf_counter()
         for day in days:
             emulator.set_date(dt.date.fromisoformat(day))
@@ -226,8 +260,9 @@ def main() -> None:
         changes = pl.read_parquet(storage.storage_path(root, ["curated", "changes"], days[-1]))
 
     print(
-        f"\nscale {args.scale}: {plots:,} plots in curated.smallholders on {days[-1]}, "
-        f"{changes.height} change rows against {days[-2]}; {args.rounds} rounds, medians"
+        f"\n{args.instance} instance, scale {args.scale}: {plots:,} plots in "
+        f"curated.smallholders on {days[-1]}, {changes.height} change rows against "
+        f"{days[-2]}; {args.rounds} rounds, medians"
     )
     rows = [
         ("4 curated tables, 1 partition (Dagster run)", dagster_curated),
