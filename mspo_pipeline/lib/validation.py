@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
-from pandera.errors import SchemaErrors
 
 from mspo_pipeline.lib.schemas import (
     CAST_ERRORS,
@@ -86,7 +85,14 @@ def _failure_cases(typed: pl.DataFrame, table: str) -> pl.DataFrame:
     dtype): no row is to blame, so it is raised instead of quarantining everything. Only the
     declared columns are handed to pandera: nothing checks the carried-on ones, and pandera's
     composite-key report breaks on a frame with a column called ``index``.
+
+    pandera is imported here, not with the module: it imports pandas whenever pandas is
+    installed (the image and the development environment have it), and a process that loads
+    the definitions without validating (the webserver, the daemon, the code server) would
+    carry both for nothing.
     """
+    from pandera.errors import SchemaErrors
+
     schema = pandera_schema(table)
     checked = typed.select(c for c in typed.columns if c in schema.columns)
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -227,3 +231,28 @@ def test_rule_summary_counts_rows_and_shows_a_few_examples() -> None:
     markdown = result.rule_summary_markdown().splitlines()
     assert len(markdown) == 2 + len(summary)
     assert markdown[3] == "| state_id not in 1..16 | state_id | 1 | 99 |"
+
+
+def test_loading_the_definitions_imports_neither_pandera_nor_pandas(tmp_path: Path) -> None:
+    """The webserver, the daemon and the code server load the definitions and never validate;
+    pandera (and the pandas it imports when installed, as here) waits for the first validation.
+    A fresh interpreter, since this one has imported both for the tests above."""
+    probe = (
+        "import sys\n"
+        "from mspo_pipeline.definitions import defs\n"
+        "defs()\n"
+        "print(sorted({'pandera', 'pandas'} & {m.partition('.')[0] for m in sys.modules}))\n"
+        "from mspo_pipeline_tests.unit.test_validation import _split, SPOC_SAMPLE\n"
+        "assert _split([SPOC_SAMPLE]).validated.height == 1\n"
+        "print(sorted({'pandera'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MSPO_DATA_ROOT": str(tmp_path / "data")},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "['pandera']"]
