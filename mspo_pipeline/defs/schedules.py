@@ -32,3 +32,5 @@ mspo_daily_schedule = dg.build_schedule_from_partitioned_job(
     description="06:00 Asia/Kuala_Lumpur: today's partition (end_offset=1 makes it today's).",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+
+defs = dg.Definitions(jobs=[mspo_daily, mspo_rederive], schedules=[mspo_daily_schedule])

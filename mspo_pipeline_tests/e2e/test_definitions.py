@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from syrupy.assertion import SnapshotAssertion
 
-from mspo_pipeline.definitions import defs
+from mspo_pipeline.definitions import defs, defs_modules
 from mspo_pipeline.defs.alerts import (
     CAPTURE_MISSING_SENSOR,
     CHECK_ERROR_SENSOR,
@@ -87,6 +87,29 @@ def test_the_graph_matches_its_snapshot(snapshot: SnapshotAssertion) -> None:
     """A change to any asset's wiring shows here as a diff to review; accept an intended one
     with `./dev test mspo_pipeline_tests/e2e/test_definitions.py --snapshot-update`."""
     assert graph_snapshot() == snapshot
+
+
+def _contents(definitions: dg.Definitions) -> dict[str, object]:
+    repository = definitions.get_repository_def()
+    graph = repository.asset_graph
+    return {
+        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        "checks": sorted(key.to_user_string() for key in graph.asset_check_keys),
+        "jobs": sorted(repository.job_names),
+        "schedules": sorted(schedule.name for schedule in repository.schedule_defs),
+        "sensors": sorted(sensor.name for sensor in repository.sensor_defs),
+        "resources": sorted(repository.get_top_level_resources()),
+        "executor": definitions.executor,
+    }
+
+
+def test_dagsters_folder_loader_finds_nothing_more() -> None:
+    """The code location merges each module's ``defs``; Dagster's own loader, which takes the
+    loose assets, jobs and schedules of a module that has no ``defs``, must find exactly the
+    same, so a module that defines some and forgets its ``defs`` fails here."""
+    folder = dg.load_from_defs_folder(path_within_project=REPO / "mspo_pipeline")
+    assert _contents(defs()) == _contents(folder)
+    assert len(defs_modules()) == len(list((REPO / "mspo_pipeline" / "defs").glob("[!_]*.py")))
 
 
 def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:
