@@ -123,6 +123,10 @@ def timed_runs(
     return seconds, events
 
 
+SYNTHETIC_DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+"""The partitions of the graph of ``mspo_rederive``'s shape."""
+
+
 def rederive_shape() -> list[tuple[int, int]]:
     """(assets, checks) of each step of job ``mspo_rederive``."""
     from mspo_pipeline.definitions import defs
@@ -141,7 +145,6 @@ def partitioned_steps(
 ) -> list[dg.AssetsDefinition]:
     """One daily-partitioned multi-asset per step of ``shape``, each after the one before, each
     reporting every day's metadata and every check once; no data, no IO manager."""
-    partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
     steps: list[dg.AssetsDefinition] = []
     for number, (assets, checks) in enumerate(shape):
         keys = [dg.AssetKey(["step", str(number), f"asset_{n}"]) for n in range(assets)]
@@ -173,7 +176,7 @@ def partitioned_steps(
                     dg.AssetCheckSpec(f"{CHECK}_{check}", asset=keys[check % len(keys)])
                     for check in range(checks)
                 ],
-                partitions_def=partitions,
+                partitions_def=SYNTHETIC_DAYS,
                 backfill_policy=policy,
             )(build())
         )
@@ -182,7 +185,7 @@ def partitioned_steps(
 
 def timed_backfill(shape: list[tuple[int, int]], days: int, ranged: bool) -> float:
     """Seconds to materialise ``days`` days of ``shape``, one run per day or one ranged run."""
-    keys = dg.DailyPartitionsDefinition(start_date="2026-01-01").get_partition_keys()[:days]
+    keys = SYNTHETIC_DAYS.get_partition_keys()[:days]
     steps = partitioned_steps(shape, dg.BackfillPolicy.single_run() if ranged else None)
     with tempfile.TemporaryDirectory() as home, dg.DagsterInstance.from_config(home) as instance:
         started = time.perf_counter()
