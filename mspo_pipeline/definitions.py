@@ -2,7 +2,7 @@
 
 Not ``dg.load_from_defs_folder``, which finds the same definitions but also imports every
 installed package that offers Dagster components, to list them in the UI. In the image that is
-dagster-gcp, whose BigQuery client imports pandas: about 1 s and 96 MB more in every process
+dagster-gcp, whose BigQuery client imports pandas: about 0.9 s and 95 MB more in every process
 that loads the code location (the code server, each run; ``benchmarks.code_location``), for
 components this project does not use. ``e2e/test_definitions.py`` checks that both loaders
 find the same definitions, so a module that defines some and forgets its ``defs`` is caught.

@@ -88,8 +88,8 @@ def _failure_cases(typed: pl.DataFrame, table: str) -> pl.DataFrame:
 
     pandera is imported here, not with the module: it imports pandas whenever pandas is
     installed (the image and the development environment have it), and a process that loads
-    the definitions without validating (the webserver, the daemon, the code server) would
-    carry both for nothing.
+    the definitions without validating (the code server the webserver and the daemon ask)
+    would carry both for nothing.
     """
     from pandera.errors import SchemaErrors
 

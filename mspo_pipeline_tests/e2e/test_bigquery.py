@@ -54,10 +54,17 @@ def test_what_cannot_work_is_refused_with_the_variable(dataset: str, root: str, 
 LOAD = "from mspo_pipeline.definitions import defs; print(sorted(k.to_user_string() for k in defs().resolve_all_asset_keys() if k.path[0] == 'bigquery'))"  # noqa: E501
 
 
-def load_code_location(**env: str) -> subprocess.CompletedProcess[str]:
+IMPORTED = (
+    "import sys; from mspo_pipeline.definitions import defs; defs(); "
+    "loaded = {m.partition('.')[0] for m in sys.modules}; "
+    "print(sorted({'dagster_gcp', 'google', 'pandas'} & loaded))"
+)
+
+
+def load_code_location(code: str = LOAD, **env: str) -> subprocess.CompletedProcess[str]:
     variables = {k: v for k, v in os.environ.items() if not k.startswith("MSPO_BIGQUERY")}
     return subprocess.run(
-        [sys.executable, "-c", LOAD],
+        [sys.executable, "-c", code],
         env={**variables, **env},
         capture_output=True,
         text=True,
@@ -89,6 +96,16 @@ def test_with_a_dataset_the_code_location_has_the_group() -> None:
     loaded = load_code_location(MSPO_BIGQUERY_DATASET=DATASET)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "['bigquery/external_tables']"
+
+
+@needs_gcp
+def test_without_a_dataset_loading_imports_neither_dagster_gcp_nor_pandas() -> None:
+    """In the image's packages, where both are installed: Dagster's ``load_from_defs_folder``
+    imported dagster-gcp, its BigQuery client and pandas in every process that loads the code
+    location (``benchmarks.code_location``)."""
+    loaded = load_code_location(IMPORTED)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
 
 
 @needs_gcp

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from syrupy.assertion import SnapshotAssertion
 
-from mspo_pipeline.definitions import defs, defs_modules
+from mspo_pipeline.definitions import defs
 from mspo_pipeline.defs.alerts import (
     CAPTURE_MISSING_SENSOR,
     CHECK_ERROR_SENSOR,
@@ -109,7 +109,6 @@ def test_dagsters_folder_loader_finds_nothing_more() -> None:
     same, so a module that defines some and forgets its ``defs`` fails here."""
     folder = dg.load_from_defs_folder(path_within_project=REPO / "mspo_pipeline")
     assert _contents(defs()) == _contents(folder)
-    assert len(defs_modules()) == len(list((REPO / "mspo_pipeline" / "defs").glob("[!_]*.py")))
 
 
 def test_every_asset_is_daily_in_malaysia_and_grouped_by_layer() -> None:
