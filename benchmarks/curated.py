@@ -42,7 +42,7 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -64,7 +64,7 @@ JOINED = dg.AssetSelection.assets(
 and the two geo assets, which the plain functions do not build."""
 
 
-def _materialize(
+def materialize_selection(
     graph: dg.Definitions,
     selection: dg.AssetSelection,
     day: str,
@@ -118,6 +118,11 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def median_seconds(work: Callable[[], object], rounds: int) -> float:
+    """The median wall time of ``work`` over ``rounds`` calls."""
+    return statistics.median(_timed(work) for _ in range(rounds))
+
+
 def curated_functions(root: str, day: str, previous: str) -> int:
     """The curated layer as plain functions: read the validated files, run the four queries."""
 
@@ -168,14 +173,17 @@ PROFILE_PARTS = (
 asset's own log lines are events stored inside its function)."""
 
 
-def profiled_split(work: Callable[[], object]) -> list[tuple[str, float]]:
-    """Seconds of ``work`` per part of ``PROFILE_PARTS``, then the rest and the total."""
+def profiled_split(
+    work: Callable[[], object], parts: Sequence[tuple[str, str, str]] = PROFILE_PARTS
+) -> list[tuple[str, float]]:
+    """Seconds of ``work`` per ``(label, file suffix, function)`` of ``parts`` (cumulative times
+    under cProfile), then the rest and the total."""
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.runcall(work)
     total = time.perf_counter() - started
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
-    parts = [
+    split = [
         (
             label,
             sum(
@@ -184,9 +192,9 @@ def profiled_split(work: Callable[[], object]) -> list[tuple[str, float]]:
                 if name == function and path.replace(os.sep, "/").endswith(suffix)
             ),
         )
-        for label, suffix, function in PROFILE_PARTS
+        for label, suffix, function in parts
     ]
-    return [*parts, ("the rest", total - sum(s for _, s in parts)), ("total", total)]
+    return [*split, ("the rest", total - sum(s for _, s in split)), ("total", total)]
 
 
 def main() -> None:
@@ -216,7 +224,7 @@ def main() -> None:
         started = time.perf_counter()
         for day in days:
             emulator.set_date(dt.date.fromisoformat(day))
-            _materialize(graph, dg.AssetSelection.groups("raw"), day, instance)
+            materialize_selection(graph, dg.AssetSelection.groups("raw"), day, instance)
         print(
             f"captured raw {days[0]}..{days[-1]} at scale {args.scale} in "
             f"{time.perf_counter() - started:.0f} s (not timed below)",
@@ -241,17 +249,19 @@ def main() -> None:
                 order = (0, 1) if number % 2 == 0 else (1, 0)
                 for index in order:
                     started = time.perf_counter()
-                    _materialize(graph, contenders[index][0], day, instance)
+                    materialize_selection(graph, contenders[index][0], day, instance)
                     times[index].append(time.perf_counter() - started)
             for (_, total, day_median), seconds in zip(contenders, times, strict=True):
                 total.append(sum(seconds))
                 day_median.append(statistics.median(seconds))
-            dagster_curated.append(_timed(lambda: _materialize(graph, JOINED, days[-1], instance)))
+            dagster_curated.append(
+                _timed(lambda: materialize_selection(graph, JOINED, days[-1], instance))
+            )
             plain.append(_timed(lambda: curated_functions(root, days[-1], days[-2])))
             print(f"round {round_number + 1}/{args.rounds} done", flush=True)
 
         split = profiled_split(
-            lambda: _materialize(graph, mspo_rederive.selection, days[-1], instance)
+            lambda: materialize_selection(graph, mspo_rederive.selection, days[-1], instance)
         )
 
         plots = pl.read_parquet(

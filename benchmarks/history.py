@@ -39,17 +39,16 @@ import datetime as dt
 import functools
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from benchmarks.curated import median_seconds
 from mspo_pipeline import sql as mspo_sql
 from mspo_pipeline.emulator.generator import REFERENCE_DATE, dataset
 from mspo_pipeline.lib import curated, history, manifest, storage
@@ -122,15 +121,6 @@ def _rebuild(conn: duckdb.DuckDBPyConnection, root: str, days: list[dt.date]) ->
     return history.build_history(conn, conn.read_parquet(files))
 
 
-def _median(work: Callable[[], object], rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        work()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
 def _measure(
     conn: duckdb.DuckDBPyConnection, root: str, days: list[dt.date], index: int, rounds: int
 ) -> tuple[float, float, float]:
@@ -152,9 +142,9 @@ def _measure(
         )
 
     return (
-        _median(lambda: _incremental(conn, root, days, index), rounds),
-        _median(merge, rounds),
-        _median(lambda: _rebuild(conn, root, days[: index + 1]), rounds),
+        median_seconds(lambda: _incremental(conn, root, days, index), rounds),
+        median_seconds(merge, rounds),
+        median_seconds(lambda: _rebuild(conn, root, days[: index + 1]), rounds),
     )
 
 
@@ -190,13 +180,15 @@ def maintenance(args: argparse.Namespace) -> None:
             def fetch(sql: str) -> int:
                 return warehouse.sql(sql).to_arrow_table().num_rows
 
-            as_of = _median(lambda: fetch(f"SELECT * FROM smallholders_as_of('{middle}')"), 3)
-            scan = _median(
+            as_of = median_seconds(
+                lambda: fetch(f"SELECT * FROM smallholders_as_of('{middle}')"), 3
+            )
+            scan = median_seconds(
                 lambda: fetch(f"SELECT * FROM smallholders WHERE partition_date = '{middle}'"), 3
             )
             key = f"'{plot['scheme']}', {plot['entity_smallholder_id']}"
-            timeline = _median(lambda: fetch(f"SELECT * FROM plot_timeline({key})"), 3)
-            daily = _median(
+            timeline = median_seconds(lambda: fetch(f"SELECT * FROM plot_timeline({key})"), 3)
+            daily = median_seconds(
                 lambda: fetch(
                     f"SELECT * FROM smallholders WHERE (scheme, entity_smallholder_id) = ({key}) "
                     "ORDER BY partition_date"
@@ -336,7 +328,7 @@ def _answer(conn: duckdb.DuckDBPyConnection, query: str) -> int:
 
 
 def _process_wall(args: list[str], rounds: int) -> float:
-    return _median(lambda: subprocess.run(args, check=True, capture_output=True), rounds)
+    return median_seconds(lambda: subprocess.run(args, check=True, capture_output=True), rounds)
 
 
 def at_age(args: argparse.Namespace) -> None:
@@ -377,8 +369,8 @@ def at_age(args: argparse.Namespace) -> None:
             for title, query in _queries(middle):
                 _answer(session, query)  # views created, files cached: every round the same
                 results.setdefault(title, {})[size] = (
-                    _median(functools.partial(_answer, session, query), args.rounds),
-                    _median(functools.partial(_answer, floor, query), args.rounds),
+                    median_seconds(functools.partial(_answer, session, query), args.rounds),
+                    median_seconds(functools.partial(_answer, floor, query), args.rounds),
                 )
             session.close()
             floor.close()
