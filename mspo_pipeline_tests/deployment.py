@@ -206,11 +206,11 @@ def postgres_cluster() -> Iterator[Postgres]:
 
 
 def deployment_home(home: Path, *, instance_class: bool = False) -> Path:
-    """A DAGSTER_HOME with docker/dagster.yaml's storage, and with ``instance_class`` its
-    instance class, nothing else; the storage's coordinates come from the environment, as
-    ``Postgres.env`` names them."""
+    """A DAGSTER_HOME with docker/dagster.yaml's storage and telemetry setting, and with
+    ``instance_class`` its instance class, nothing else; the storage's coordinates come from the
+    environment, as ``Postgres.env`` names them."""
     deployment = yaml.safe_load((DOCKER_DIR / "dagster.yaml").read_text())
-    kept = ("storage", "instance_class") if instance_class else ("storage",)
+    kept = ("storage", "telemetry", *(("instance_class",) if instance_class else ()))
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump({key: deployment[key] for key in kept}))
     return home
