@@ -47,9 +47,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.asset_daemon_cursor import (
-    AssetDaemonCursor,
-)
 
 from benchmarks.curated import (
     LAST_DAY,
@@ -61,15 +58,14 @@ from benchmarks.curated import (
 
 REAL_DAY = LAST_DAY - dt.timedelta(days=1)
 """Materialised for real: the day whose metadata every aged day carries."""
-LOOKUPS = (
-    ("materialisations", "storage/event_log/sql_event_log.py", "fetch_materializations"),
-    ("asset records", "storage/event_log/sql_event_log.py", "get_asset_records"),
-    ("data versions", "storage/event_log/sql_event_log.py", "get_latest_tags_by_partition"),
-    (
-        "materialised partitions",
-        "storage/event_log/sql_event_log.py",
-        "get_materialized_partitions",
-    ),
+LOOKUPS = tuple(
+    (label, "storage/event_log/sql_event_log.py", function)
+    for label, function in (
+        ("materialisations", "fetch_materializations"),
+        ("asset records", "get_asset_records"),
+        ("data versions", "get_latest_tags_by_partition"),
+        ("materialised partitions", "get_materialized_partitions"),
+    )
 )
 """(label, file suffix, function): the instance reads a run makes, by what they read."""
 
@@ -112,18 +108,21 @@ def measure(instance: dg.DagsterInstance, graph: dg.Definitions, days: int, roun
     def rederive() -> None:
         materialize_selection(graph, mspo_rederive.selection, LAST_DAY.isoformat(), instance)
 
-    def tick(cursor: AssetDaemonCursor | None = None) -> AssetDaemonCursor:
+    def tick(
+        previous: dg.EvaluateAutomationConditionsResult | None = None,
+    ) -> dg.EvaluateAutomationConditionsResult:
         with warnings.catch_warnings():  # the tester's own selection is beta in Dagster 1.13
             warnings.simplefilter("ignore", dg.BetaWarning)
-            result = dg.evaluate_automation_conditions(defs=graph, instance=instance, cursor=cursor)
-        return result.cursor
+            return dg.evaluate_automation_conditions(
+                defs=graph, instance=instance, cursor=previous.cursor if previous else None
+            )
 
     rederive()  # untimed: the instance's caches and the host's, as on any day
     run = median_seconds(rederive, rounds)
     lookups = sum(seconds for _, seconds in profiled_split(rederive, LOOKUPS)[: len(LOOKUPS)])
     first = median_seconds(tick, rounds)
-    cursor = tick()
-    steady = median_seconds(lambda: tick(cursor), rounds)
+    previous = tick()
+    steady = median_seconds(lambda: tick(previous), rounds)
     return AtAge(days, run, lookups, first, steady)
 
 
