@@ -12,6 +12,9 @@ versions); then ``mspo manifest``. Timed, medians over ``--rounds``: ``mspo sql 
 process (opening), then each README query, ``smallholders_as_of`` and ``plot_timeline`` in one
 session, each beside its floor: the same SQL over views that read one compacted Parquet file per
 table. Opening without the manifest (listing the store and reading every footer) is timed once.
+The day's refresh of the manifest (what the ``warehouse/manifest`` asset does at the end of each
+daily run: the last day's files looked at again, the other days' rows copied) is timed too: it
+runs every day, so its cost must not grow much with the days kept.
 
 **Maintenance**. Untimed set-up: ``--days`` consecutive days of the emulator's registers (ending
 on its reference date, 2026-11-20) go from the generator through the typed, validated and
@@ -361,8 +364,15 @@ def at_age(args: argparse.Namespace) -> None:
             listed = _process_wall(
                 [mspo, "sql", "--data-root", str(root), "--rescan", "SELECT 1"], 1
             )
+            refreshed = median_seconds(
+                functools.partial(manifest.update, str(root), days={last}), args.rounds
+            )
             results.setdefault('mspo sql "SELECT 1" (opening)', {})[size] = (opened, None)
             results.setdefault("  the same without the manifest (once)", {})[size] = (listed, None)
+            results.setdefault("warehouse/manifest: the day's refresh", {})[size] = (
+                refreshed,
+                None,
+            )
             session, _ = mspo_sql.connect(str(root))
             floor = _floor(root, workdir / f"floor-{size}")
             middle = FIRST_DAY + (last - FIRST_DAY) / 2

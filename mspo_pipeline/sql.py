@@ -163,9 +163,11 @@ def shell(conn: duckdb.DuckDBPyConnection, read: Callable[[str], str] = input) -
 
 def rebuild_manifest(data_root: str) -> str:
     """``mspo manifest``: list the whole store, read the footers it does not know, write it."""
-    files = manifest.update(data_root)
-    days = len({f.partition_date for f in files})
-    return f"wrote {manifest.manifest_path(data_root)}: {len(files):,} files over {days:,} days"
+    listed = manifest.update(data_root)
+    return (
+        f"wrote {manifest.manifest_path(data_root)}: {listed.files:,} files over {listed.days:,} "
+        "days"
+    )
 
 
 def main(data_root: str, query: str | None, *, rescan: bool = False) -> int:

@@ -56,18 +56,16 @@ def manifest_asset(
 ) -> dg.MaterializeResult:
     day = partition_date(context.partition_key)
     root = str(io_manager.root)
-    files = manifest.update(root, days={day})  # every day, the first time
-    path = manifest.manifest_path(root)
-    today = [f for f in files if f.partition_date == day]
+    listed = manifest.update(root, days={day})  # every day, the first time
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(path),
-            "files": len(files),
-            "days": len({f.partition_date for f in files}),
-            "bytes": dg.MetadataValue.int(sum(f.bytes for f in files)),
-            "files of this day": len(today),
-            "views": len({f.view for f in files}),
-            "schemas": len({(f.view, f.schema) for f in files}),
+            "path": dg.MetadataValue.path(manifest.manifest_path(root)),
+            "files": listed.files,
+            "days": listed.days,
+            "bytes": dg.MetadataValue.int(listed.bytes),
+            "files of this day": listed.files_on_days,
+            "views": listed.views,
+            "schemas": listed.schemas,
         }
     )
 

@@ -85,7 +85,7 @@ def build_warehouse(
     manifest.use_filesystem(conn, filesystem)
     from_manifest = not rescan and manifest.load_stored(conn, FILES_TABLE, data_root, filesystem)
     if not from_manifest:
-        manifest.load(conn, FILES_TABLE, manifest.refresh(conn, data_root, filesystem))
+        manifest.refresh(conn, FILES_TABLE, data_root, filesystem)
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT view, "
         "row_number() OVER (PARTITION BY view ORDER BY min(path)) AS number, "
