@@ -1,7 +1,7 @@
 """The daily run at full scale: the docs' example scripts against the whole graph in Dagster.
 
     .venv/bin/python -m benchmarks.daily [--rounds 3] [--scale 1.0] [--instance sqlite]
-        [--against DIR]
+        [--against DIR] [--age DAYS]
 
 One emulator process (started here and warmed up, so generation is not timed) serves both
 contenders, each in a fresh process, alternating, ``--rounds`` times:
@@ -24,6 +24,14 @@ Each ``dagster`` contender starts with the environment the image gives every pro
 (``RUN_PROCESS_ENV``: polars' allocator settings). ``--against DIR`` adds a contender: the same
 command over another checkout of the project (a git worktree of an earlier commit, say), with
 that checkout's own ``RUN_PROCESS_ENV``, so a change is measured beside its baseline in one run.
+
+``--age N`` measures the same day on a store that has kept N days: yesterday's files hard-linked
+into each of the N - 1 days before it, the manifest rebuilt over them, the deployment's first day
+N days back. Every dagster contender then also runs on that store, alternating with the rest,
+and prints its ratio to the same on yesterday's store: whatever a daily run does that grows with
+the days kept (listing them, refreshing the manifest, Dagster's partitions) shows there. The
+instance still holds yesterday only (``benchmarks.instance_age`` ages it), and ``plot_history``
+stays yesterday's (``benchmarks.history maintenance`` times it as it grows).
 
 ``--instance`` is where Dagster records the runs: ``sqlite``, the CLI's default instance under
 a fresh ``DAGSTER_HOME``, or ``deployment``, docker/dagster.yaml's storages and instance class on
@@ -170,17 +178,19 @@ def _daily_run(
     *,
     pooled: bool = True,
     code: Code = THIS_CODE,
+    first_day: dt.date | None = None,
 ) -> subprocess.Popen[bytes]:
     """``dagster asset materialize`` of ``code``'s whole graph for ``day``, on ``work``'s
-    ``home`` (the instance) and ``data`` (the store); with ``events_file``, the time the instance
-    spends recording events is written there (``benchmarks.timed_events``)."""
+    ``home`` (the instance) and ``data`` (the store), the deployment's first day ``first_day``
+    (the day before ``day`` by default); with ``events_file``, the time the instance spends
+    recording events is written there (``benchmarks.timed_events``)."""
     env = {
         **os.environ,
         **code.env,  # as the image sets it for every run
         "DAGSTER_HOME": str(work / "home"),
         "MSPO_API_BASE_URL": base_url,
         "MSPO_DATA_ROOT": str(work / "data"),
-        "MSPO_FIRST_DAY": (day - dt.timedelta(days=1)).isoformat(),
+        "MSPO_FIRST_DAY": (first_day or day - dt.timedelta(days=1)).isoformat(),
     }
     if events_file is None:
         dagster = [str(Path(sys.executable).parent / "dagster")]
@@ -199,6 +209,14 @@ def _daily_run(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store that has kept many days (``aged_store``), for the contenders that run on it."""
+
+    data: Path
+    first_day: dt.date
 
 
 INSTANCES = ("sqlite", "deployment")
@@ -262,6 +280,22 @@ def build_yesterday(scale: float, work: Path, postgres: Postgres | None) -> None
     print(f"yesterday ({yesterday}) built in {work} (not timed below)", flush=True)
 
 
+def aged_store(yesterday: Path, days: int, into: Path) -> dt.date:
+    """``yesterday``'s store as a deployment's after ``days`` days: its files hard-linked into
+    each of the ``days - 1`` days before it too (``plot_history`` and the manifest stay
+    yesterday's), then the manifest rebuilt over all of them. Returns the first day."""
+    from benchmarks.history import linked_store
+    from mspo_pipeline import sql
+
+    last = today_in_malaysia() - dt.timedelta(days=1)
+    first = last - dt.timedelta(days=days - 1)
+    shutil.copytree(yesterday / "data", into, copy_function=os.link)
+    earlier = [first + dt.timedelta(days=n) for n in range(days - 1)]
+    linked_store(yesterday / "data", f"{last:%Y%m%d}", into, earlier)
+    print(sql.rebuild_manifest(str(into)), flush=True)
+    return first
+
+
 @contextmanager
 def _yesterdays_instance(
     yesterday: Path, work: Path, postgres: Postgres | None, code: Code
@@ -289,15 +323,18 @@ def measure_dagster(
     postgres: Postgres | None,
     contender: str,
     code: Code = THIS_CODE,
+    store: Store | None = None,
 ) -> Sample:
-    """Today's partition, as the 06:00 schedule runs it, on a copy of ``yesterday``: the
-    emulator serves today's register, so every capture is on time."""
+    """Today's partition, as the 06:00 schedule runs it, on a copy of ``yesterday`` (its store
+    replaced by ``store``'s, if given): the emulator serves today's register, so every capture
+    is on time."""
     import dagster as dg
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch) / "work"
         # The store's files are linked (the IO manager replaces a file, never writes into it).
-        shutil.copytree(yesterday / "data", work / "data", copy_function=os.link)
+        data = store.data if store else yesterday / "data"
+        shutil.copytree(data, work / "data", copy_function=os.link)
         with _yesterdays_instance(yesterday, work, postgres, code):
             events_file = Path(scratch) / "events.json"
             process = _daily_run(
@@ -305,8 +342,9 @@ def measure_dagster(
                 work,
                 today_in_malaysia(),
                 events_file,
-                pooled=contender != UNPOOLED,
+                pooled=not contender.startswith(UNPOOLED),
                 code=code,
+                first_day=store.first_day if store else None,
             )
             wall, peak = _wait(process)
             recorded = json.loads(events_file.read_text())
@@ -346,14 +384,22 @@ def main() -> None:
         help="another checkout (e.g. a git worktree of an earlier commit): its whole graph is "
         "one more contender, so a change is measured beside its baseline in one run",
     )
+    parser.add_argument(
+        "--age",
+        type=int,
+        help="days kept: every dagster contender also runs on a store that has kept this many "
+        "days (yesterday's files linked into the days before it), beside the same on "
+        "yesterday's store",
+    )
     args = parser.parse_args()
     against = other_code(args.against.resolve()) if args.against else None
-    contenders = [
-        "docs",
+    runs = [
         "dagster",
         *([UNPOOLED] if args.instance == "deployment" else []),
         *([AGAINST] if against else []),
     ]
+    aged = f", {args.age:,} days kept" if args.age else ""
+    contenders = ["docs", *runs, *(f"{name}{aged}" for name in runs if aged)]
     samples: dict[str, list[Sample]] = {name: [] for name in contenders}
     with ExitStack() as stack:
         postgres = None
@@ -361,6 +407,10 @@ def main() -> None:
             postgres = stack.enter_context(deployment_instance())
         yesterday = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         build_yesterday(args.scale, yesterday, postgres)
+        store = None
+        if args.age:
+            data = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "data"
+            store = Store(data, aged_store(yesterday, args.age, data))
         emulator, base_url = start_emulator(args.scale)
         try:
             for number in range(args.rounds):
@@ -368,15 +418,27 @@ def main() -> None:
                     if name == "docs":
                         samples[name].append(measure_docs(base_url))
                     else:
-                        code = against if name == AGAINST and against else THIS_CODE
-                        sample = measure_dagster(base_url, yesterday, postgres, name, code)
-                        samples[name].append(sample)
+                        run = name.removesuffix(aged) if aged else name
+                        code = against if run == AGAINST and against else THIS_CODE
+                        on = store if run != name else None
+                        samples[name].append(
+                            measure_dagster(base_url, yesterday, postgres, run, code, on)
+                        )
                     print(
                         f"round {number + 1}: {name} {samples[name][-1].wall_s:.1f} s", flush=True
                     )
         finally:
             emulator.terminate()
             emulator.wait()
+
+    report(args, contenders, samples, aged)
+
+
+def report(
+    args: argparse.Namespace, contenders: list[str], samples: dict[str, list[Sample]], aged: str
+) -> None:
+    """The medians side by side, each as a ratio to the docs' scripts (and a contender on the
+    aged store to the same on yesterday's), then the last run's slowest steps."""
 
     def median(name: str, field: str) -> float:
         return statistics.median(getattr(s, field) for s in samples[name])
@@ -385,29 +447,37 @@ def main() -> None:
     print(
         f"\nscale {args.scale}, {args.instance} instance, {args.rounds} rounds alternating, medians"
     )
-    print(f"{'':<44}{'seconds':>9}{'x docs':>8}{'peak MB':>9}{'x docs':>8}")
-    print(f"{'docs scripts (raw capture only), process':<44}{docs_wall:>9.1f}{1:>8.2f}", end="")
+    print(f"{'':<52}{'seconds':>9}{'x docs':>8}{'peak MB':>9}{'x docs':>8}")
+    print(f"{'docs scripts (raw capture only), process':<52}{docs_wall:>9.1f}{1:>8.2f}", end="")
     print(f"{docs_peak:>9.0f}{1:>8.2f}")
     for name in contenders[1:]:
+        run = name.removesuffix(aged) if aged else name
         label = {
             UNPOOLED: "the same, a connection per event",
             AGAINST: f"the same, {args.against}",
-        }.get(name, "whole graph, dagster CLI process")
+        }.get(run, "whole graph, dagster CLI process") + ("" if run == name else aged)
         wall, peak = median(name, "wall_s"), median(name, "peak_mb")
-        print(f"{label:<44}{wall:>9.1f}{wall / docs_wall:>8.2f}", end="")
+        print(f"{label:<52}{wall:>9.1f}{wall / docs_wall:>8.2f}", end="")
         print(f"{peak:>9.0f}{peak / docs_peak:>8.2f}")
         run_s, steps = median(name, "run_s"), median(name, "steps")
         print(
-            f"{f'  the run itself ({steps:.0f} steps)':<44}{run_s:>9.1f}{run_s / docs_wall:>8.2f}"
+            f"{f'  the run itself ({steps:.0f} steps)':<52}{run_s:>9.1f}{run_s / docs_wall:>8.2f}"
         )
         events, events_s = median(name, "events"), median(name, "events_s")
         recording = f"  Dagster recording its {events:.0f} events"
-        print(f"{recording:<44}{events_s:>9.1f}{events_s / docs_wall:>8.2f}")
-    last = samples["dagster"][-1]
-    total = sum(seconds for _, seconds in last.step_s)
-    print(f"\nthe last run's steps: {total:.1f} s in all; the slowest:")
-    for key, seconds in last.step_s[:12]:
-        print(f"  {key:<40}{seconds:>6.2f} s")
+        print(f"{recording:<52}{events_s:>9.1f}{events_s / docs_wall:>8.2f}")
+        if run != name:
+            print(
+                f"  against the same on yesterday's store: process "
+                f"{wall / median(run, 'wall_s'):.2f}x, run {run_s / median(run, 'run_s'):.2f}x, "
+                f"peak {peak / median(run, 'peak_mb'):.2f}x"
+            )
+    for name in ("dagster", *([f"dagster{aged}"] if aged else [])):
+        last = samples[name][-1]
+        total = sum(seconds for _, seconds in last.step_s)
+        print(f"\n{name}: the last run's steps, {total:.1f} s in all; the slowest:")
+        for key, seconds in last.step_s[:12]:
+            print(f"  {key:<40}{seconds:>6.2f} s")
 
 
 if __name__ == "__main__":

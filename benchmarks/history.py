@@ -253,7 +253,7 @@ def _demo_day(workdir: Path, scale: float) -> tuple[Path, str]:
     return root, folder
 
 
-def _linked_store(day_root: Path, folder: str, root: Path, days: list[dt.date]) -> None:
+def linked_store(day_root: Path, folder: str, root: Path, days: list[dt.date]) -> None:
     """Every file of the real day hard-linked into each of ``days`` (not ``plot_history``, which
     holds the whole history in one file, nor the manifest)."""
     files = [
@@ -345,7 +345,7 @@ def at_age(args: argparse.Namespace) -> None:
         roots = {FIRST_DAY + dt.timedelta(days=n - 1): workdir / f"{n}-days" for n in sizes}
         started = time.perf_counter()
         for last, root in roots.items():
-            _linked_store(
+            linked_store(
                 day_root,
                 folder,
                 root,

@@ -2,10 +2,11 @@
 
 ``mspo sql`` and ``mspo warehouse`` read the manifest (``lib/manifest.py``) instead of listing
 the store and reading every footer, which is what keeps them opening in under a second after
-years of daily partitions. The asset depends on every stored asset of its day, so it runs last
-in the daily job and in every backfilled day, and the ledger-only run that follows a failed
-capture refreshes it too. It looks only at its own day's files (one look per table, and the
-footers of new or rewritten files), so its cost does not grow with the days kept. It has no
+years of daily partitions. Every stored asset of its day is upstream of it, so it runs last in
+the daily job and in every backfilled day, and the ledger-only run that follows a failed capture
+refreshes it too. It looks only at its own day's files (one look per table, and the footers of
+new or rewritten files) and copies the other days' rows inside DuckDB, so its cost grows only
+with the manifest's size (0.2 s after three years). It has no
 automation condition: re-deriving a day rewrites files the manifest already lists, and only a
 run that stores a new day needs it (a day materialised alone, outside the daily job, needs
 this asset for that day, or ``mspo manifest``).
@@ -36,6 +37,11 @@ STORED_KEYS = (
     *(dg.AssetKey(["curated", table]) for table in (*CURATED_TABLES, CAPTURES, PLOT_HISTORY)),
 )
 """Every asset that stores one Parquet file per day: what the manifest lists."""
+MANIFEST_DEPS = tuple(key for key in STORED_KEYS if key.path[0] not in ("raw", "typed"))
+"""What the manifest waits for: every table's validated, quarantine and curated files. A table's
+raw and typed files come before its validated one, so the manifest runs after them all the same;
+and each direct dependency costs the step a lookup of that asset's data version in the instance
+(all 64 took about 1 s of every run on SQLite, half of a daily run's lookups)."""
 
 
 @dg.asset(
@@ -43,7 +49,7 @@ STORED_KEYS = (
     group_name="warehouse",
     kinds={"duckdb", "parquet"},
     partitions_def=daily_partitions,
-    deps=list(STORED_KEYS),
+    deps=list(MANIFEST_DEPS),
     pool=MANIFEST_POOL,
     description=(
         f"The store's manifest (`{manifest.MANIFEST}` under the data root): every stored "
