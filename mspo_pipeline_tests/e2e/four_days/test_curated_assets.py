@@ -21,6 +21,7 @@ from mspo_pipeline.defs.curated import (
     NO_HISTORY,
     SMALLHOLDERS_KEY,
     SUMMARY_KEY,
+    previous_stored,
     stored_partitions,
 )
 from mspo_pipeline.defs.partitions import GAP_LOOKBACK_DAYS, daily_partitions
@@ -353,6 +354,50 @@ def test_stored_partitions_lists_only_days_with_a_file(tmp_path: Path) -> None:
     (table / "tmp-copy" / "smallholders.parquet").write_bytes(b"")
     assert stored_partitions(str(tmp_path), SMALLHOLDERS_KEY.path) == ["2026-11-18", "2026-11-21"]
     assert stored_partitions(str(tmp_path), CHANGES_KEY.path) == []
+
+
+def _store_days(root: Path, days: list[dt.date]) -> None:
+    for day in days:
+        path = root / storage.relative_path(SMALLHOLDERS_KEY.path, day.isoformat())
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("gaps", "expected"),
+    [
+        ((1, 3), 1),  # yesterday, found by the first look
+        ((GAP_LOOKBACK_DAYS, GAP_LOOKBACK_DAYS + 5), GAP_LOOKBACK_DAYS),  # the last day looked at
+        ((GAP_LOOKBACK_DAYS + 1, 400), GAP_LOOKBACK_DAYS + 1),  # beyond the looks: the listing
+        ((), None),
+    ],
+)
+def test_previous_stored_finds_the_newest_earlier_day_however_far(
+    tmp_path: Path, gaps: tuple[int, ...], expected: int | None
+) -> None:
+    day = dt.date(2026, 11, 21)
+    _store_days(
+        tmp_path, [day - dt.timedelta(days=gap) for gap in gaps] + [day, day + dt.timedelta(days=1)]
+    )
+
+    found = previous_stored(str(tmp_path), SMALLHOLDERS_KEY.path, day.isoformat())
+
+    assert found == (None if expected is None else (day - dt.timedelta(days=expected)).isoformat())
+
+
+def test_previous_stored_lists_nothing_when_a_recent_day_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing grows with the days kept: the daily run's lookup must not need one."""
+    day = dt.date(2026, 11, 21)
+    _store_days(tmp_path, [day - dt.timedelta(days=n) for n in (2, 400)])
+
+    def no_listing(*_: object) -> None:
+        raise AssertionError("the store was listed")
+
+    monkeypatch.setattr("mspo_pipeline.lib.layout.stored_days", no_listing)
+    found = previous_stored(str(tmp_path), SMALLHOLDERS_KEY.path, day.isoformat())
+    assert found == "2026-11-19"
 
 
 def _as_of(conn: duckdb.DuckDBPyConnection, day: str) -> pl.DataFrame:
