@@ -342,7 +342,7 @@ def measure_dagster(
                 work,
                 today_in_malaysia(),
                 events_file,
-                pooled=not contender.startswith(UNPOOLED),
+                pooled=contender != UNPOOLED,
                 code=code,
                 first_day=store.first_day if store else None,
             )
