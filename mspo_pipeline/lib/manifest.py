@@ -20,11 +20,13 @@ Imports only DuckDB and fsspec: ``mspo sql`` reads the manifest without polars.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import glob
 import os
 import re
 import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,8 @@ MANIFEST = "manifest/mspo/files.parquet"
 PARTITION_FOLDER_GLOB = "[0-9]" * 8
 """A ``YYYYMMDD`` partition folder; other folders (temporary, stray) are not partitions."""
 DERIVED_LAYERS = ("typed", "validated", "quarantine")
+STAT_THREADS = 16
+"""Objects a day's refresh looks up at once on GCS (gcsfs serves every thread on its own loop)."""
 _PARTITION_FOLDER = re.compile(r"/(\d{8})/[^/]+$")
 
 
@@ -154,6 +158,17 @@ def _stat(filesystem: AbstractFileSystem | None, path: str) -> tuple[int, str] |
     return int(info["size"]), _version(info)
 
 
+def _stats(
+    filesystem: AbstractFileSystem | None, paths: Sequence[str]
+) -> dict[str, tuple[int, str] | None]:
+    """``_stat`` of every path: on GCS, ``STAT_THREADS`` at a time. A day has a file per table
+    (64 looks), and one at a time each waited for its round trip to the bucket."""
+    if filesystem is None:
+        return {path: _stat(None, path) for path in paths}
+    with ThreadPoolExecutor(STAT_THREADS) as pool:
+        return dict(zip(paths, pool.map(functools.partial(_stat, filesystem), paths), strict=True))
+
+
 def _version(info: Mapping[str, object]) -> str:
     return str(info.get("generation") or info.get("mtime") or info.get("updated") or "")
 
@@ -184,16 +199,19 @@ def _listed(
     (one look per expected file, however many days the store holds), else every day (one
     listing per table folder). Views that share a folder (the reference tables) share the
     look."""
-    seen: dict[str, dict[str, tuple[int, str]]] = {}
-    for pattern in dict.fromkeys(spec.pattern for spec in specs):
-        if days is None:
-            seen[pattern] = _glob(filesystem, pattern)
-            continue
-        found = seen.setdefault(pattern, {})
-        for day in days:
-            path = pattern.replace(PARTITION_FOLDER_GLOB, folder_name(day))
-            if (facts := _stat(filesystem, path)) is not None:
-                found[path] = facts
+    patterns = list(dict.fromkeys(spec.pattern for spec in specs))
+    if days is None:
+        seen = {pattern: _glob(filesystem, pattern) for pattern in patterns}
+    else:
+        paths = {
+            pattern: [pattern.replace(PARTITION_FOLDER_GLOB, folder_name(day)) for day in days]
+            for pattern in patterns
+        }
+        facts = _stats(filesystem, [path for each in paths.values() for path in each])
+        seen = {
+            pattern: {path: found for path in each if (found := facts[path]) is not None}
+            for pattern, each in paths.items()
+        }
     return [
         (spec.name, path, size, version)
         for spec in specs
@@ -388,10 +406,25 @@ def update(data_root: str, *, days: Collection[dt.date] | None = None) -> Totals
     """Refresh the stored manifest of ``data_root`` and write it back: the files of ``days``
     looked at again, or every day when ``days`` is None or there is no manifest yet."""
     filesystem = filesystem_for(data_root)
-    path = manifest_path(data_root)
-    previous = f"read_parquet({sql_literal(path)})" if _exists(filesystem, path) else None
-    with (
-        duckdb.connect() as conn,
-        _refreshed(conn, data_root, filesystem, previous, days if previous else None) as query,
-    ):
-        return write(conn, data_root, filesystem, query, days)
+    with tempfile.TemporaryDirectory(prefix="mspo-manifest-") as scratch:
+        stored = _readable_copy(filesystem, manifest_path(data_root), Path(scratch))
+        previous = f"read_parquet({sql_literal(stored)})" if stored else None
+        with (
+            duckdb.connect() as conn,
+            _refreshed(conn, data_root, filesystem, previous, days if previous else None) as query,
+        ):
+            return write(conn, data_root, filesystem, query, days)
+
+
+def _readable_copy(filesystem: AbstractFileSystem | None, path: str, scratch: Path) -> str | None:
+    """``path`` where DuckDB reads it cheaply: itself on a local disk, else downloaded into
+    ``scratch`` in one request (DuckDB's own reads of a remote file are a range request each,
+    dozens of round trips to the bucket, and the refresh reads it twice); None if absent."""
+    if filesystem is None:
+        return path if Path(path).exists() else None
+    local = scratch / Path(path).name
+    try:
+        filesystem.get_file(path, str(local))
+    except FileNotFoundError:
+        return None
+    return str(local)

@@ -174,16 +174,19 @@ def test_mspo_sql_creates_a_view_when_a_statement_first_names_it(root: str) -> N
 
 class CountingGCS(gcsfs.core.GCSFileSystem):
     """gcsfs (its plain class, as the pipeline uses against an emulator) that counts the HTTP
-    requests it sends and names the objects they touch."""
+    requests it sends and names the objects they touch and the prefixes they list."""
 
     requests = 0
     objects: ClassVar[set[str]] = set()
+    listed: ClassVar[set[str]] = set()
 
     async def _request(self, *args: object, **kwargs: object) -> object:
         type(self).requests += 1
         _method, path, *fields = args
         if path == "b/{}/o/{}":  # an object's metadata
             type(self).objects.add(str(fields[1]))
+        elif path == "b/{}/o":  # a listing
+            type(self).listed.add(str(kwargs.get("prefix", "")))
         elif isinstance(path, str) and "/o/" in path:  # an object's bytes
             type(self).objects.add(unquote(path.split("/o/", 1)[1].split("?", 1)[0]))
         return await super()._request(*args, **kwargs)
@@ -193,6 +196,55 @@ class CountingGCS(gcsfs.core.GCSFileSystem):
 def bucket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with fake_gcs(tmp_path_factory.mktemp("gcs"), "mspo-manifest") as url:
         yield url
+
+
+def gcs_history(prefix: str, days: int) -> str:
+    """A store of ``days`` days under ``gs://mspo-manifest/<prefix>-<days>``, with its manifest."""
+    root = f"gs://mspo-manifest/{prefix}-{days}"
+    for n in range(days):
+        day = DAYS[0] + dt.timedelta(days=n)
+        write(root, SUMMARY, day, summary(day))
+        write(root, ["raw", "states"], day, pl.DataFrame({"stateId": [1, 2]}))
+        write(root, ["validated", "states"], day, pl.DataFrame({"state_id": [1, 2]}))
+    sql.rebuild_manifest(root)
+    return root
+
+
+def counting_gcs() -> CountingGCS:
+    gcs = CountingGCS(
+        token="anon", endpoint_url=os.environ["STORAGE_EMULATOR_HOST"], skip_instance_cache=True
+    )
+    CountingGCS.requests = 0
+    CountingGCS.objects = set()
+    CountingGCS.listed = set()
+    return gcs
+
+
+def test_a_days_refresh_over_gcs_looks_at_that_day_only(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``warehouse/manifest`` does at the end of every daily run: it looks up its day's
+    files, reads and rewrites the manifest, and never lists the other days, so it sends as many
+    requests after many days as after few. (A full refresh lists every table's folder.)"""
+    counts, touched = {}, {}
+    for days in (2, 12):
+        root = gcs_history("refresh", days)
+        folder = (DAYS[0] + dt.timedelta(days=days - 1)).strftime("%Y%m%d")
+        gcs = counting_gcs()
+        monkeypatch.setattr(manifest, "filesystem_for", lambda _root, gcs=gcs: gcs)
+        manifest.update(root, days={DAYS[0] + dt.timedelta(days=days - 1)})
+        counts[days] = CountingGCS.requests
+        names = CountingGCS.objects | CountingGCS.listed
+        home = root.removeprefix("gs://mspo-manifest/")
+        touched[days] = {name.replace(home, "H").replace(folder, "DAY") for name in names}
+        # A missing file's look lists its own folder (gcsfs asks whether it is one), no other.
+        elsewhere = {p for p in CountingGCS.listed if f"/{folder}/" not in p}
+        assert elsewhere <= {f"{home}/{manifest.MANIFEST}/"}, elsewhere
+        counting_gcs()
+        manifest.update(root)
+        assert any(f"/{folder}/" not in prefix for prefix in CountingGCS.listed)
+    assert touched[2] == touched[12]
+    assert counts[12] - counts[2] <= counts[2] // 5, counts
 
 
 def test_opening_over_gcs_sends_as_many_requests_after_many_days_as_after_few(
@@ -207,20 +259,8 @@ def test_opening_over_gcs_sends_as_many_requests_after_many_days_as_after_few(
     """
     counts, rescanned, touched = {}, {}, {}
     for days in (2, 12):
-        root = f"gs://mspo-manifest/history-{days}"
-        for n in range(days):
-            day = DAYS[0] + dt.timedelta(days=n)
-            write(root, SUMMARY, day, summary(day))
-            write(root, ["raw", "states"], day, pl.DataFrame({"stateId": [1, 2]}))
-            write(root, ["validated", "states"], day, pl.DataFrame({"state_id": [1, 2]}))
-        sql.rebuild_manifest(root)
-        gcs = CountingGCS(
-            token="anon",
-            endpoint_url=os.environ["STORAGE_EMULATOR_HOST"],
-            skip_instance_cache=True,
-        )
-        CountingGCS.requests = 0
-        CountingGCS.objects = set()
+        root = gcs_history("history", days)
+        gcs = counting_gcs()
         with duckdb.connect() as conn:
             # One thread: DuckDB's threads look at a file's size a varying number of times.
             conn.execute("SET threads = 1")
