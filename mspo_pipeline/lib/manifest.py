@@ -137,12 +137,6 @@ def use_filesystem(conn: duckdb.DuckDBPyConnection, filesystem: AbstractFileSyst
         conn.register_filesystem(filesystem)
 
 
-def _exists(filesystem: AbstractFileSystem | None, path: str) -> bool:
-    if filesystem is None:
-        return Path(path).exists()
-    return bool(filesystem.exists(path))
-
-
 def _stat(filesystem: AbstractFileSystem | None, path: str) -> tuple[int, str] | None:
     """``(bytes, version)`` of ``path``, or None when there is no such file."""
     if filesystem is None:
@@ -354,16 +348,16 @@ def load_stored(
     data_root: str,
     filesystem: AbstractFileSystem | None,
 ) -> bool:
-    """The stored manifest of ``data_root`` as the DuckDB table ``table`` (one read, no rows
+    """The stored manifest of ``data_root`` as the DuckDB table ``table`` (one download, no rows
     through Python); False when there is none yet."""
-    path = manifest_path(data_root)
-    if not _exists(filesystem, path):
-        return False
-    use_filesystem(conn, filesystem)
-    conn.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(COLUMNS)} "
-        f"FROM read_parquet({sql_literal(path)})"
-    )
+    with tempfile.TemporaryDirectory(prefix="mspo-manifest-") as scratch:
+        stored = _readable_copy(filesystem, manifest_path(data_root), Path(scratch))
+        if stored is None:
+            return False
+        conn.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(COLUMNS)} "
+            f"FROM read_parquet({sql_literal(stored)})"
+        )
     return True
 
 
