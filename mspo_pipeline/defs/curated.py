@@ -242,7 +242,7 @@ def stored_partitions(root: str, asset_key: Sequence[str]) -> list[str]:
 
 
 def _is_stored(root: str, asset_key: Sequence[str], partition: str) -> bool:
-    return (storage.root_upath(root) / layout.relative_path(asset_key, partition)).exists()
+    return storage.as_upath(storage.storage_path(root, asset_key, partition)).exists()
 
 
 def _days_before(partition: str, days: int) -> list[str]:
@@ -256,8 +256,8 @@ def previous_stored(root: str, asset_key: Sequence[str], partition: str) -> str 
 
     The days before it are looked at one by one, newest first, for ``GAP_LOOKBACK_DAYS``; only
     a longer gap lists the store. A listing grows with the days kept (0.06 s at 1,095 days on a
-    folder; a request per thousand objects on GCS), and a daily run would list twice for
-    every run after its first; a day's file is one look, and on most days yesterday's is there.
+    folder; a request per thousand objects on GCS), and ``changes`` and ``plot_history`` made
+    three in every daily run; a day's file is one look, and on most days yesterday's is there.
     """
     for day in _days_before(partition, GAP_LOOKBACK_DAYS):
         if _is_stored(root, asset_key, day):

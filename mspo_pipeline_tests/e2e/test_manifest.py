@@ -191,6 +191,12 @@ class CountingGCS(gcsfs.core.GCSFileSystem):
             type(self).objects.add(unquote(path.split("/o/", 1)[1].split("?", 1)[0]))
         return await super()._request(*args, **kwargs)
 
+    @classmethod
+    def reset(cls) -> None:
+        cls.requests = 0
+        cls.objects = set()
+        cls.listed = set()
+
 
 @pytest.fixture(scope="module")
 def bucket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -214,9 +220,7 @@ def counting_gcs() -> CountingGCS:
     gcs = CountingGCS(
         token="anon", endpoint_url=os.environ["STORAGE_EMULATOR_HOST"], skip_instance_cache=True
     )
-    CountingGCS.requests = 0
-    CountingGCS.objects = set()
-    CountingGCS.listed = set()
+    CountingGCS.reset()
     return gcs
 
 
@@ -240,7 +244,7 @@ def test_a_days_refresh_over_gcs_looks_at_that_day_only(
         # A missing file's look lists its own folder (gcsfs asks whether it is one), no other.
         elsewhere = {p for p in CountingGCS.listed if f"/{folder}/" not in p}
         assert elsewhere <= {f"{home}/{manifest.MANIFEST}/"}, elsewhere
-        counting_gcs()
+        CountingGCS.reset()
         manifest.update(root)
         assert any(f"/{folder}/" not in prefix for prefix in CountingGCS.listed)
     assert touched[2] == touched[12]
