@@ -14,7 +14,10 @@ session, each beside its floor: the same SQL over views that read one compacted 
 table. Opening without the manifest (listing the store and reading every footer) is timed once.
 The day's refresh of the manifest (what the ``warehouse/manifest`` asset does at the end of each
 daily run: the last day's files looked at again, the other days' rows copied) is timed too: it
-runs every day, so its cost must not grow much with the days kept.
+runs every day, so its cost must not grow much with the days kept. So is the next day's fold of
+``plot_history`` (what that asset does every day: the last day's history read, merged with the
+emulator's register of the day after, written), whose file holds every version so far: the one
+daily step whose input grows with the days kept, by the versions they add.
 
 **Maintenance**. Untimed set-up: ``--days`` consecutive days of the emulator's registers (ending
 on its reference date, 2026-11-20) go from the generator through the typed, validated and
@@ -95,27 +98,34 @@ def _late(frame: pl.DataFrame) -> dict[str, bool | None]:
     return dict(frame.select("scheme", "late_capture").unique().iter_rows())
 
 
+def _fold(
+    root: str, before: dt.date | None, current: pl.DataFrame, day: dt.date, into: Path
+) -> pl.DataFrame:
+    """What the ``curated/plot_history`` asset does for ``day``: the history of ``before`` read
+    from ``root`` (none on the first day), ``merge_history`` with the day's smallholders, the
+    new history written to ``into``."""
+    previous = (
+        storage.read_parquet(storage.as_upath(_path(root, HISTORY, before))) if before else None
+    )
+    frame = history.merge_history(
+        history=previous,
+        history_partition=before.isoformat() if before else None,
+        history_late=dict.fromkeys(curated.SCHEMES, False) if before else {},  # every day on time
+        smallholders=current,
+        partition=day.isoformat(),
+    )
+    _write(frame, into)
+    return frame
+
+
 def _incremental(
     conn: duckdb.DuckDBPyConnection, root: str, days: list[dt.date], index: int
 ) -> pl.DataFrame:
     """Day ``index``'s history as the asset makes it: previous file in, merged, new file out."""
     day = days[index]
     current = storage.read_parquet(storage.as_upath(_path(root, SMALLHOLDERS, day)))
-    previous = before = None
-    late: dict[str, bool | None] = {}
-    if index:
-        before = days[index - 1]
-        previous = storage.read_parquet(storage.as_upath(_path(root, HISTORY, before)))
-        late = dict.fromkeys(curated.SCHEMES, False)  # the raw footers: every day on time
-    frame = history.merge_history(
-        history=previous,
-        history_partition=before.isoformat() if before else None,
-        history_late=late,
-        smallholders=current,
-        partition=day.isoformat(),
-    )
-    _write(frame, _path(root, HISTORY, day))
-    return frame
+    before = days[index - 1] if index else None
+    return _fold(root, before, current, day, _path(root, HISTORY, day))
 
 
 def _rebuild(conn: duckdb.DuckDBPyConnection, root: str, days: list[dt.date]) -> pl.DataFrame:
@@ -359,6 +369,7 @@ def at_age(args: argparse.Namespace) -> None:
         )
 
         results: dict[str, dict[int, tuple[float, float | None]]] = {}
+        history_mb: dict[int, float] = {}
         for (last, root), size in zip(roots.items(), sizes, strict=True):
             opened = _process_wall([mspo, "sql", "--data-root", str(root), "SELECT 1"], args.rounds)
             listed = _process_wall(
@@ -373,6 +384,20 @@ def at_age(args: argparse.Namespace) -> None:
                 refreshed,
                 None,
             )
+            following = last + dt.timedelta(days=1)
+            fold = functools.partial(
+                _fold,
+                str(root),
+                last,
+                _smallholders(conn, following, args.scale),
+                following,
+                workdir / "folded.parquet",
+            )
+            results.setdefault("curated/plot_history: the next day's fold", {})[size] = (
+                median_seconds(fold, args.rounds),
+                None,
+            )
+            history_mb[size] = _path(str(root), HISTORY, last).stat().st_size / 1e6
             session, _ = mspo_sql.connect(str(root))
             floor = _floor(root, workdir / f"floor-{size}")
             middle = FIRST_DAY + (last - FIRST_DAY) / 2
@@ -389,7 +414,10 @@ def at_age(args: argparse.Namespace) -> None:
     print(
         f"\nscale {args.scale}; {args.rounds} rounds, medians; each size is consecutive days "
         f"from {FIRST_DAY}; plot_history versions: "
-        + ", ".join(f"{versions[last]:,} ({n} days)" for last, n in zip(roots, sizes, strict=True))
+        + ", ".join(
+            f"{versions[last]:,} ({n} days, {history_mb[n]:.1f} MB)"
+            for last, n in zip(roots, sizes, strict=True)
+        )
     )
     header = "".join(f"{f'{n:,} days':>22}" for n in sizes)
     print(f"{'':<48}{header}")

@@ -217,6 +217,26 @@ def test_the_history_is_sorted_by_plot_and_version(conn: duckdb.DuckDBPyConnecti
     assert_frame_equal(newest, newest.sort(*curated.KEY, "version"))
 
 
+def test_a_history_stored_out_of_order_still_folds_into_order(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    """The day's new versions are placed among the kept ones by a binary search, which needs the
+    stored history in plot order: one that is not is sorted whole, to the same result."""
+    built = fold(conn, DAYS)
+    before, after = sorted(DAYS)[-2:]
+    for stored in (built[before], built[before].reverse()):
+        assert_frame_equal(
+            history.merge_history(
+                history=stored,
+                history_partition=before,
+                history_late=late_by_scheme(DAYS[before]),
+                smallholders=DAYS[after],
+                partition=after,
+            ),
+            built[after],
+        )
+
+
 def test_building_all_days_at_once_gives_the_same_history(
     conn: duckdb.DuckDBPyConnection,
 ) -> None:
