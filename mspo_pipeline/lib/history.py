@@ -37,10 +37,10 @@ stored history is in plot order, so a binary search finds the place). The closed
 copied once, by the final gather, so the day costs about one copy of the history beside its
 inputs. Its cost depends on the number of plots and versions, not on the number of days kept,
 but the versions grow with the days (about 340k after 30 days at full scale, 540k after 1,095:
-``benchmarks.history`` times the day's fold at each age). ``build_history`` derives the same table from every day at once in DuckDB, a
-different algorithm (gaps and islands over the plot-by-day grid, DuckDB's own hash): the oracle
-the incremental chain is tested against, and a one-shot rebuild from stored ``smallholders``
-partitions.
+``benchmarks.history`` times the day's fold at each age). ``build_history`` derives the same
+table from every day at once in DuckDB, a different algorithm (gaps and islands over the
+plot-by-day grid, DuckDB's own hash): the oracle the incremental chain is tested against, and a
+one-shot rebuild from stored ``smallholders`` partitions.
 """
 
 from __future__ import annotations
