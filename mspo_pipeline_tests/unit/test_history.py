@@ -217,13 +217,17 @@ def test_the_history_is_sorted_by_plot_and_version(conn: duckdb.DuckDBPyConnecti
     assert_frame_equal(newest, newest.sort(*curated.KEY, "version"))
 
 
+@pytest.mark.parametrize("max_pieces", [10_000, 1], ids=["pieces", "gathered"])
 def test_a_history_stored_out_of_order_still_folds_into_order(
-    conn: duckdb.DuckDBPyConnection,
+    conn: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, max_pieces: int
 ) -> None:
     """The day's new versions are placed among the kept ones by a binary search, which needs the
-    stored history in plot order: one that is not is sorted whole, to the same result."""
+    stored history in plot order: one that is not is sorted whole, to the same result. A day
+    that cuts the history into too many pieces is gathered, to the same result too."""
+    monkeypatch.setattr(history, "_MAX_PIECES", max_pieces)
     built = fold(conn, DAYS)
     before, after = sorted(DAYS)[-2:]
+    assert_frame_equal(built[after], history.build_history(conn, pl.concat(DAYS.values())))
     for stored in (built[before], built[before].reverse()):
         assert_frame_equal(
             history.merge_history(
