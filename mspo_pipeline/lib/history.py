@@ -29,18 +29,18 @@ null or after D, removals left out: on a captured day, exactly that day's ``smal
 day that was not captured, the register as last captured before it.
 
 ``merge_history`` builds day D from the history of the previous captured day and D's
-``smallholders``, in polars: one hash per row over the tidy columns, computed on both sides in
-the same call (polars' hash is not promised to be stable across versions, so stored hashes would
-be a liability), one join of the current versions' keys and hashes with today's, three columns
-rewritten where a version ends, and each new version placed after its plot's kept ones (the
-stored history is in plot order, so a binary search finds the place). The closed versions are
-copied once, by the final gather, so the day costs about one copy of the history beside its
-inputs. Its cost depends on the number of plots and versions, not on the number of days kept,
-but the versions grow with the days (about 340k after 30 days at full scale, 540k after 1,095:
-``benchmarks.history`` times the day's fold at each age). ``build_history`` derives the same
-table from every day at once in DuckDB, a different algorithm (gaps and islands over the
-plot-by-day grid, DuckDB's own hash): the oracle the incremental chain is tested against, and a
-one-shot rebuild from stored ``smallholders`` partitions.
+``smallholders``, in polars: one hash per row over the tidy columns, computed on both sides in the
+same call (polars' hash is not promised to be stable across versions, so stored hashes would be a
+liability), one join of the current versions' keys and hashes with today's, three columns rewritten
+where a version ends, and each new version placed after its plot's kept ones (the stored history is
+in plot order, so a binary search finds the place). The kept versions are not copied: the result is
+slices of them with the new rows between, so the day holds little more than the history and its
+inputs (a day of very many changes gathers one copy). Its cost depends on the number of plots and
+versions, not on the number of days kept, but the versions grow with the days (about 340k after 30
+days at full scale, 540k after 1,095: ``benchmarks.history`` times the day's fold at each age).
+``build_history`` derives the same table from every day at once in DuckDB, a different algorithm
+(gaps and islands over the plot-by-day grid, DuckDB's own hash): the oracle the incremental chain is
+tested against, and a one-shot rebuild from stored ``smallholders`` partitions.
 """
 
 from __future__ import annotations
